@@ -1,0 +1,59 @@
+"""The one place boto3 clients are built (DESIGN D4).
+
+Endpoints are never passed here: boto3 honours `AWS_ENDPOINT_URL` (and the per-service
+`AWS_ENDPOINT_URL_<SERVICE>`) natively, so the same code talks to AWS, moto or LocalStack.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+def client_config(
+    *, max_attempts: int = 5, connect_timeout: float = 3.0, read_timeout: float = 30.0
+) -> Config:
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        tcp_keepalive=True,
+    )
+
+
+@lru_cache(maxsize=64)
+def _cached_client(
+    service: str, region: str | None, max_attempts: int, connect_timeout: float, read_timeout: float
+) -> Any:
+    # A session per client: boto3's default session is not thread-safe to build clients from.
+    session = boto3.session.Session()
+    return session.client(
+        service,
+        region_name=region,
+        config=client_config(
+            max_attempts=max_attempts, connect_timeout=connect_timeout, read_timeout=read_timeout
+        ),
+    )
+
+
+def aws_client(
+    service: str,
+    *,
+    region: str | None = None,
+    max_attempts: int = 5,
+    connect_timeout: float = 3.0,
+    read_timeout: float = 30.0,
+) -> Any:
+    """A cached, thread-safe boto3 client. `region=None` takes AWS_REGION, then AWS_DEFAULT_REGION
+    (botocore itself reads only the latter)."""
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return _cached_client(service, region, max_attempts, connect_timeout, read_timeout)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (after the endpoint or credentials in the environment changed)."""
+    _cached_client.cache_clear()

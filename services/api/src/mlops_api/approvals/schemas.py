@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+
+from mlops_api.approvals.models import ApprovalStatus, AuditAction, Via
+from mlops_api.runs.schemas import Text
+from mlops_api.schemas import ErrorResponse, error_responses
+
+DEFAULT_TIMEOUT_SECONDS = 72 * 3600
+MAX_TIMEOUT_SECONDS = 365 * 24 * 3600  # Step Functions' own limit for a task
+
+
+def _scores_are_numbers(value: dict[str, float | None]) -> dict[str, float | None]:
+    for name, score in value.items():
+        if score is not None and not math.isfinite(score):
+            raise ValueError(f"score '{name}' must be a finite number or null")
+    return value
+
+
+ScoreName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][\w.-]*$")]
+Scores = Annotated[dict[ScoreName, float | None], AfterValidator(_scores_are_numbers)]
+
+
+class ApprovalRequestIn(BaseModel):
+    """What the approval worker registers: the workflow's WaitForHumanApproval message (service role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_token: Text = Field(min_length=1, max_length=2048, description="Stored server-side, never returned")
+    execution_arn: Text | None = Field(default=None, max_length=2048)
+    model_package_arn: Text | None = Field(default=None, max_length=2048)
+    ml_score: float = Field(ge=0, le=1, allow_inf_nan=False)
+    scores: Scores = Field(default_factory=dict, max_length=64)
+    ml_score_threshold: float | None = Field(
+        default=None, ge=0, le=1, allow_inf_nan=False, description="Defaults to the run's threshold"
+    )
+    timeout_seconds: int = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=MAX_TIMEOUT_SECONDS)
+
+
+class ApprovalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    run_id: int
+    stored_status: ApprovalStatus = Field(exclude=True, validation_alias="status")
+    execution_arn: str | None
+    model_package_arn: str | None
+    ml_score: float
+    scores: dict[str, Any]
+    ml_score_threshold: float
+    timeout_seconds: int
+    requested_at: datetime
+    expires_at: datetime
+    requested_by: str
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_via: Via | None
+    comment: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> ApprovalStatus:
+        """`expired` as soon as the timeout passed, even before the workflow reports it."""
+        if self.stored_status is ApprovalStatus.PENDING and datetime.now(UTC) >= self.expires_at:
+            return ApprovalStatus.EXPIRED
+        return self.stored_status
+
+
+class ApprovalRegistered(BaseModel):
+    """The registration's answer, for the notification only: the links are capabilities and no
+    other response carries them."""
+
+    approval: ApprovalOut
+    created: bool = Field(description="False when this task token was already registered")
+    approve_url: str
+    reject_url: str
+    expires_at: datetime
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Text | None = Field(default=None, max_length=4000)
+    via: Literal["api", "dashboard"] = Field(default="api", description="The dashboard sends 'dashboard'")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a rejection needs a comment saying why")
+    return value
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Annotated[Text, AfterValidator(_not_blank)] = Field(
+        min_length=1, max_length=4000, description="Why the model is rejected (required)"
+    )
+    via: Literal["api", "dashboard"] = "api"
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    run_id: int
+    approval_id: int
+    action: AuditAction
+    actor: str = Field(description="Who: the API key's name, the name typed on a link's page, or 'timeout'")
+    via: Via
+    comment: str | None
+    ml_score: float = Field(description="The MLScore the decision was taken on")
+    ml_score_threshold: float
+    details: dict[str, Any]
+    occurred_at: datetime
+
+
+GONE: dict[int | str, dict[str, Any]] = {
+    410: {"model": ErrorResponse, "description": "The approval timed out or the link was used"}
+}
+
+
+def api_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    responses = error_responses(*(c for c in codes if c != 410))
+    if 410 in codes:
+        responses.update(GONE)
+    return responses
+
+
+HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def html_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The link pages answer people in a browser: errors are HTML pages too (except FastAPI's
+    own validation errors)."""
+    descriptions = {
+        400: "The form is incomplete (the page again, with the problem)",
+        403: "The link is not one this platform signed (forged or altered)",
+        410: "The link expired or was already used, or the approval is over",
+        503: "Links cannot be checked now (signing key or Step Functions unavailable)",
+    }
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"description": descriptions[code], "content": HTML} for code in codes
+    }
+    # FastAPI's own validation errors stay JSON (the route's HTML class would relabel a model's)
+    responses[422] = {
+        "description": "Validation error",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
+            }
+        },
+    }
+    return responses

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlops_api.auth.deps import current_principal, require
+from mlops_api.auth.keys import Principal, create_key
+from mlops_api.auth.models import ApiKey
+from mlops_api.auth.roles import ROLE_PERMISSIONS, Permission, Role
+from mlops_api.deps import get_session
+from mlops_api.errors import NotFound
+from mlops_api.schemas import error_responses
+
+router = APIRouter(prefix="/api-keys", tags=["api keys"])
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+Admin = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[\w][\w .@:-]*$")
+    role: Role
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    role: Role
+    key_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself: shown once, store it now")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    responses=error_responses(400, 401, 403, 422),
+)
+async def create_api_key(body: ApiKeyCreate, session: Session, _: Admin) -> ApiKeyCreated:
+    row, plain = await create_key(session, name=body.name, role=body.role)
+    await session.commit()
+    return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), key=plain)
+
+
+@router.get("", response_model=list[ApiKeyOut], responses=error_responses(401, 403))
+async def list_api_keys(session: Session, _: Admin) -> list[ApiKeyOut]:
+    rows = (await session.execute(select(ApiKey).order_by(ApiKey.id))).scalars().all()
+    return [ApiKeyOut.model_validate(r) for r in rows]
+
+
+@router.delete("/{key_id}", response_model=ApiKeyOut, responses=error_responses(401, 403, 404, 422))
+async def revoke_api_key(
+    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request, session: Session, _: Admin
+) -> ApiKeyOut:
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        await session.commit()
+    request.app.state.key_verifier.forget_all()
+    return ApiKeyOut.model_validate(row)
+
+
+class WhoAmI(BaseModel):
+    key_id: int
+    name: str
+    role: Role
+    permissions: list[str] = Field(description="What this key's role may do")
+
+
+me_router = APIRouter(tags=["api keys"])
+
+
+@me_router.get(
+    "/me",
+    response_model=WhoAmI,
+    responses=error_responses(401),
+    summary="The signed-in API key: its name, role and permissions (any valid key)",
+)
+async def who_am_i(principal: Annotated[Principal, Depends(current_principal)]) -> WhoAmI:
+    return WhoAmI(
+        key_id=principal.key_id,
+        name=principal.name,
+        role=principal.role,
+        permissions=[p.value for p in Permission if p in ROLE_PERMISSIONS[principal.role]],
+    )

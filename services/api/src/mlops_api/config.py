@@ -1,0 +1,87 @@
+"""Settings of the API service."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+
+from mlops_contracts.settings import PlatformSettings
+
+
+class Settings(PlatformSettings):
+    database_url: str = Field(
+        default="",
+        validation_alias="DATABASE_URL",
+        description="postgresql://user:pass@host:port/db; empty = the embedded server of `make dev`",
+    )
+    datasets_bucket: str = Field(default="mlops-datasets", validation_alias="DATASETS_BUCKET")
+    max_upload_bytes: int = Field(default=1 << 30, ge=1, validation_alias="MAX_UPLOAD_BYTES")
+    max_line_bytes: int = Field(default=1 << 20, ge=64, validation_alias="MAX_LINE_BYTES")
+    max_reported_line_errors: int = Field(default=50, ge=1, validation_alias="MAX_REPORTED_LINE_ERRORS")
+    api_key_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        validation_alias="API_KEY_CACHE_SECONDS",
+        description="how long a verified key is trusted before the database is asked again",
+    )
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        validation_alias="DB_POOL_SIZE",
+        description="database connections per API process (kept open; workers x this < max_connections)",
+    )
+    outbox_relay_enabled: bool = Field(default=True, validation_alias="OUTBOX_RELAY_ENABLED")
+    outbox_batch_size: int = Field(default=10, ge=1, le=10, validation_alias="OUTBOX_BATCH_SIZE")
+    outbox_poll_seconds: float = Field(default=0.5, gt=0, validation_alias="OUTBOX_POLL_SECONDS")
+    outbox_max_backoff_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="OUTBOX_MAX_BACKOFF_SECONDS"
+    )
+    outbox_linger_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        validation_alias="OUTBOX_LINGER_SECONDS",
+        description="once woken, how long the relay may wait for a full batch (0 = publish at once)",
+    )
+    log_format: str = Field(default="json", pattern="^(json|text)$", validation_alias="LOG_FORMAT")
+    health_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="HEALTH_TIMEOUT_SECONDS")
+    # Approvals (DESIGN D8): the key that signs approval links, given directly or, in production,
+    # read from Secrets Manager. Links cannot be issued or honoured without one.
+    approval_signing_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="APPROVAL_SIGNING_KEY",
+        description="at least 32 characters; takes precedence over APPROVAL_SIGNING_SECRET_ID",
+    )
+    approval_signing_secret_id: str = Field(
+        default="mlops/approval-signing-key",
+        validation_alias="APPROVAL_SIGNING_SECRET_ID",
+        description="Secrets Manager secret holding the link signing key; empty = do not look it up",
+    )
+    approval_signing_key_cache_seconds: float = Field(
+        default=300.0, ge=0, validation_alias="APPROVAL_SIGNING_KEY_CACHE_SECONDS"
+    )
+    public_api_url: str = Field(
+        default="",
+        validation_alias="PUBLIC_API_URL",
+        description="base URL of approval links (what a Teams user can reach); empty = the request's",
+    )
+
+    @field_validator("approval_signing_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("approval_signing_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "APPROVAL_SIGNING_KEY must be at least 32 characters (e.g. `openssl rand -hex 32`)"
+            )
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

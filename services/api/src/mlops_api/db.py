@@ -1,0 +1,118 @@
+"""Database engine and sessions. PostgreSQL only: asyncpg for the API, psycopg for Alembic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names, so Alembic migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CreatedAtMixin:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class DatabaseUrlError(ValueError):
+    pass
+
+
+def _parse(url: str) -> URL:
+    if not url:
+        raise DatabaseUrlError("DATABASE_URL is empty: set it, or start the stack with `make dev`")
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise DatabaseUrlError(
+            f"DATABASE_URL must be a postgresql:// URL, got '{parsed.get_backend_name()}://' "
+            "(the platform runs on PostgreSQL only)"
+        )
+    return parsed
+
+
+def async_url(url: str) -> URL:
+    return _parse(url).set(drivername="postgresql+asyncpg")
+
+
+def sync_url(url: str) -> URL:
+    return _parse(url).set(drivername="postgresql+psycopg")
+
+
+# orjson is several times faster than the json module, but not a drop-in: it refuses integers
+# beyond 64 bits, non-str keys and lone surrogates (json.dumps writes them), and it reads integers
+# beyond 64 bits as floats. Those rare values keep the json module's exact behaviour.
+_INTEGER_LIMIT_DIGITS = b"0" * 20  # 2**64 has 20 digits: shorter integers are exact in orjson
+# maps ASCII digits to "0" and every other byte to " ": a long integer becomes a run of zeros,
+# found at C speed (a regular expression takes several times longer than orjson's parse)
+_DIGITS_TO_ZEROS = bytes(ord("0") if ord("0") <= b <= ord("9") else ord(" ") for b in range(256))
+
+
+def _json_dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def _json_loads(text: str) -> Any:
+    if _INTEGER_LIMIT_DIGITS not in text.encode().translate(_DIGITS_TO_ZEROS):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # e.g. 1e400: out of a double's range
+            pass
+    return json.loads(text)
+
+
+def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+    """At most `pool_size` connections per process, all kept open: keep workers * pool_size under
+    PostgreSQL's max_connections (100 by default)."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        # No overflow: an overflow connection is closed when it is returned, so a load just above
+        # the pool size opened and closed connections all the time (25 a second under the bench:
+        # a backend fork, type introspection and re-prepared statements each). A request that
+        # finds every connection busy waits for one; each is held for one statement or so.
+        max_overflow=0,
+        # No pre-ping: it costs BEGIN + ping + ROLLBACK on every checkout. A connection that died
+        # (a database restart) fails one request, and SQLAlchemy then invalidates the whole pool;
+        # recycling bounds a connection's age below the usual idle timeouts of proxies.
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        json_serializer=_json_dumps,
+        json_deserializer=_json_loads,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, with each statement committing on its own: no BEGIN and no COMMIT or
+    ROLLBACK round trips. For reads, and for writes that are one statement (atomic by itself)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with factory() as session:
+        yield session

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from mlops_api.deps import get_session
+from mlops_api.outbox.models import OutboxEvent
+from mlops_api.runs.models import PipelineRun
+from mlops_contracts.aws import aws_client
+from mlops_contracts.status import RunStatus
+
+router = APIRouter(tags=["operations"])
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, Check]
+
+
+async def _check(coro: Any, seconds: float) -> Check:
+    try:
+        async with asyncio.timeout(seconds):
+            detail = await coro
+        return Check(ok=True, detail=detail)
+    except TimeoutError:
+        return Check(ok=False, detail=f"no answer within {seconds}s")
+    except Exception as exc:
+        return Check(ok=False, detail=f"{type(exc).__name__}: {exc}"[:500])
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+async def health(request: Request, session: Annotated[AsyncSession, Depends(get_session)]) -> Any:
+    settings = request.app.state.settings
+
+    async def database() -> str:
+        await session.execute(text("SELECT 1"))
+        return "reachable"
+
+    async def bus() -> str:
+        client = aws_client("events", region=settings.aws_region, max_attempts=1)
+        await asyncio.to_thread(client.describe_event_bus, Name=settings.event_bus_name)
+        return f"event bus '{settings.event_bus_name}' reachable"
+
+    timeout = settings.health_timeout_seconds
+    checks = {"database": await _check(database(), timeout), "event_bus": await _check(bus(), timeout)}
+    healthy = all(c.ok for c in checks.values())
+    body = Health(status="ok" if healthy else "degraded", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request, session: Annotated[AsyncSession, Depends(get_session)]) -> Response:
+    m = request.app.state.metrics
+    by_status = select(PipelineRun.status, func.count()).group_by(PipelineRun.status)
+    counts = dict((await session.execute(by_status)).tuples().all())
+    for status_ in RunStatus:
+        m.runs_by_status.labels(status_.value).set(counts.get(status_.value, 0))
+    backlog, oldest = (
+        await session.execute(
+            select(func.count(), func.min(OutboxEvent.created_at)).where(OutboxEvent.sent_at.is_(None))
+        )
+    ).one()
+    m.outbox_backlog.set(backlog)
+    m.outbox_oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,18 @@
+"""Writing to the outbox: always inside the caller's transaction (D6)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlops_api.outbox.models import OutboxEvent
+from mlops_contracts.events import EVENT_SOURCE_API, EventType, RunEventDetail
+
+
+def enqueue(session: AsyncSession, event_type: EventType, detail: RunEventDetail) -> OutboxEvent:
+    row = OutboxEvent(
+        event_type=event_type.value,
+        source=EVENT_SOURCE_API,
+        detail=detail.model_dump(mode="json", exclude_none=True),
+    )
+    session.add(row)
+    return row

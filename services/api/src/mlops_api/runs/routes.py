@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from mlops_api.auth.deps import require
+from mlops_api.auth.keys import Principal
+from mlops_api.auth.roles import Permission
+from mlops_api.deps import get_autocommit_engine, get_session
+from mlops_api.runs import samples, service
+from mlops_api.runs.schemas import (
+    MODEL_NAME_PATTERN,
+    RunCreate,
+    RunDetail,
+    RunEventOut,
+    RunOut,
+    RunPage,
+    RunResultIn,
+    RunResultOut,
+    StatusChange,
+    TimelineEventIn,
+)
+from mlops_api.schemas import error_responses
+from mlops_contracts.status import RunStatus
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+AutocommitEngine = Annotated[AsyncEngine, Depends(get_autocommit_engine)]  # one-statement endpoints
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Run id")]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunOut,
+    responses=error_responses(400, 401, 403, 422),
+    summary="Launch a run",
+)
+async def create_run(
+    body: RunCreate,
+    request: Request,
+    response: Response,
+    engine: AutocommitEngine,
+    principal: Annotated[Principal, Depends(require(Permission.LAUNCH_RUN))],
+) -> RunOut:
+    run = await service.create_run(engine, body, principal)
+    request.app.state.notify_outbox()
+    response.headers["Location"] = f"/runs/{run.id}"
+    return run
+
+
+_RUN_PAGE = TypeAdapter(RunPage)
+
+
+@router.get("", response_model=RunPage, responses=error_responses(401, 403, 422), summary="List runs")
+async def list_runs(
+    engine: AutocommitEngine,
+    _: Annotated[Principal, Depends(require(Permission.READ))],
+    status_: Annotated[
+        list[RunStatus] | None, Query(alias="status", description="Repeat to match several")
+    ] = None,
+    model_name: Annotated[str | None, Query(pattern=MODEL_NAME_PATTERN, max_length=63)] = None,
+    experiment_name: Annotated[
+        str | None, Query(min_length=1, max_length=128, pattern=r"^[\w][\w .:/-]*$")
+    ] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    rows, next_cursor = await service.list_runs(
+        engine,
+        statuses=status_ or [],
+        model_name=model_name,
+        experiment_name=experiment_name,
+        cursor=cursor,
+        limit=limit,
+    )
+    # The hot read: the page is validated once, in one call, and serialised to the same bytes
+    # FastAPI would write for `response_model` (which stays for the OpenAPI schema).
+    page = _RUN_PAGE.validate_python({"items": rows, "next_cursor": next_cursor})
+    return Response(_RUN_PAGE.dump_json(page), media_type="application/json")
+
+
+@router.get(
+    "/{run_id}",
+    response_model=RunDetail,
+    responses=error_responses(401, 403, 404, 422),
+    summary="A run with its timeline and results",
+)
+async def get_run(
+    run_id: RunId,
+    session: Session,
+    _: Annotated[Principal, Depends(require(Permission.READ))],
+) -> RunDetail:
+    run = await service.get_run(session, run_id)
+    events = await service.timeline(session, run_id)
+    results = await service.results(session, run_id)
+    return RunDetail(
+        **RunOut.model_validate(run).model_dump(),
+        timeline=[RunEventOut.model_validate(e) for e in events],
+        results=[RunResultOut.model_validate(r) for r in results],
+    )
+
+
+@router.patch(
+    "/{run_id}/status",
+    response_model=RunOut,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+    summary="Change a run's status (service role; the transition table decides)",
+)
+async def change_status(
+    run_id: RunId,
+    body: StatusChange,
+    request: Request,
+    response: Response,
+    session: Session,
+    principal: Annotated[Principal, Depends(require(Permission.UPDATE_STATUS))],
+) -> RunOut:
+    run, changed = await service.change_status(session, run_id, body, principal)
+    if changed:
+        request.app.state.notify_outbox()
+    response.headers["X-Status-Changed"] = "true" if changed else "false"
+    return RunOut.model_validate(run)
+
+
+@router.post(
+    "/{run_id}/events",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunEventOut,
+    responses={
+        200: {"model": RunEventOut, "description": "Already recorded (same event_id)"},
+        **error_responses(400, 401, 403, 404, 409, 422),
+    },
+    summary="Add a timeline step that does not change the status (service role; idempotent)",
+)
+async def add_event(
+    run_id: RunId,
+    body: TimelineEventIn,
+    response: Response,
+    session: Session,
+    principal: Annotated[Principal, Depends(require(Permission.UPDATE_STATUS))],
+) -> RunEventOut:
+    row, created = await service.record_event(session, run_id, body, principal)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return RunEventOut.model_validate(row)
+
+
+@router.put(
+    "/{run_id}/results/{stage}",
+    response_model=RunResultOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+    summary="Record the result summary of a stage (service role)",
+)
+async def put_result(
+    run_id: RunId,
+    stage: Literal["training", "evaluation"],
+    body: RunResultIn,
+    session: Session,
+    _: Annotated[Principal, Depends(require(Permission.WRITE_RESULTS))],
+) -> RunResultOut:
+    row = await service.record_result(session, run_id, stage, body)
+    return RunResultOut.model_validate(row)
+
+
+@router.get(
+    "/{run_id}/samples",
+    response_model=samples.SamplesOut,
+    responses=error_responses(401, 403, 404, 422, 503),
+    summary="The evaluation's per-sample rows (question, answer, each metric), as the worker stored them",
+)
+async def get_samples(
+    run_id: RunId,
+    request: Request,
+    session: Session,
+    _: Annotated[Principal, Depends(require(Permission.READ))],
+    limit: Annotated[int, Query(ge=1, le=10000)] = 2000,
+) -> samples.SamplesOut:
+    await service.get_run(session, run_id)
+    evaluation = next((r for r in await service.results(session, run_id) if r.stage == "evaluation"), None)
+    await session.commit()  # done with the database before reading S3
+    return await samples.samples(
+        evaluation.metrics if evaluation else None,
+        region=request.app.state.settings.aws_region,
+        limit=limit,
+    )

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from mlops_contracts.status import RunStatus, TaskType
+
+# SageMaker model package group names: the model name becomes one (DESIGN 1.5).
+MODEL_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# A hub id (`org/name`, optionally `@revision`), an s3:// URI or an absolute local path (tests and
+# the offline demo load models with the same from_pretrained code).
+_MODEL_ID = re.compile(
+    r"^(?:[A-Za-z0-9][\w.-]{0,95}(?:/[A-Za-z0-9][\w.-]{0,95})?(?:@[\w.-]{1,64})?"
+    r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/[\w./=-]+)?"
+    r"|/[\w./-]{1,500})$"
+)
+
+
+def _check_model_id(value: str) -> str:
+    if not _MODEL_ID.match(value) or ".." in value:
+        raise ValueError(
+            "model_id must be a hub id like 'mistralai/Mistral-7B-v0.1', an s3:// URI or an "
+            "absolute local path"
+        )
+    return value
+
+
+def _walk_json(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and Infinity are not JSON numbers")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("strings must not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _walk_json(key)
+            _walk_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _walk_json(item)
+
+
+def _json_safe(value: Any) -> Any:
+    """PostgreSQL's text and JSONB refuse NUL characters and NaN: reject them as bad input."""
+    _walk_json(value)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
+Text = Annotated[str, AfterValidator(_json_safe)]
+
+ModelId = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_check_model_id)]
+
+
+class Hyperparameters(BaseModel):
+    """LoRA fine-tuning hyperparameters, with bounds that keep a typo from burning GPU hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(default=3, ge=1, le=50)
+    batch_size: int = Field(default=4, ge=1, le=512)
+    gradient_accumulation_steps: int = Field(default=1, ge=1, le=256)
+    learning_rate: float = Field(default=2e-4, gt=0, le=1e-2)
+    lora_r: int = Field(default=16, ge=1, le=512)
+    lora_alpha: int = Field(default=32, ge=1, le=2048)
+    lora_dropout: float = Field(default=0.05, ge=0, le=0.5)
+    max_seq_length: int = Field(default=1024, ge=32, le=32768)
+    warmup_ratio: float = Field(default=0.03, ge=0, le=0.5)
+    seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    max_runtime_seconds: int = Field(default=3600, ge=60, le=5 * 24 * 3600)
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_name: str = Field(
+        pattern=MODEL_NAME_PATTERN,
+        max_length=63,
+        description="Registry package group name: letters, digits and hyphens, at most 63",
+        examples=["mistral-7b-rag-qa"],
+    )
+    model_id: ModelId = Field(examples=["mistralai/Mistral-7B-v0.1"])
+    task_type: TaskType
+    experiment_name: str = Field(
+        min_length=1, max_length=128, pattern=r"^[\w][\w .:/-]*$", examples=["rag-qa-finetune"]
+    )
+    train_dataset_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="Required for finetune, forbidden for eval_only"
+    )
+    eval_dataset_id: int = Field(ge=1, le=2**63 - 1)
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    ml_score_threshold: float = Field(default=0.7, ge=0, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _datasets_match_task(self) -> RunCreate:
+        if self.task_type is TaskType.FINETUNE and self.train_dataset_id is None:
+            raise ValueError("train_dataset_id is required when task_type is 'finetune'")
+        if self.task_type is TaskType.EVAL_ONLY and self.train_dataset_id is not None:
+            raise ValueError("train_dataset_id must be omitted when task_type is 'eval_only'")
+        return self
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: RunStatus
+    reason: Text | None = Field(default=None, max_length=4000)
+    execution_arn: Text | None = Field(default=None, max_length=2048)
+    event_id: Text | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Id of the event that caused the change; a repeated id is a no-op",
+    )
+    occurred_at: datetime | None = None
+    data: JsonObject = Field(default_factory=dict)
+
+
+class TimelineEventIn(BaseModel):
+    """A step of the run that does not change its status (e.g. training done, an event that
+    arrived after a later one). Idempotent by `event_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str = Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$", examples=["run.training_done"])
+    event_id: Text = Field(min_length=1, max_length=128)
+    reason: Text | None = Field(default=None, max_length=4000)
+    execution_arn: Text | None = Field(default=None, max_length=2048)
+    occurred_at: datetime | None = None
+    data: JsonObject = Field(default_factory=dict)
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, protected_namespaces=())
+
+    id: int
+    model_name: str
+    model_id: str
+    task_type: TaskType
+    experiment_name: str
+    status: RunStatus
+    train_dataset_id: int | None
+    eval_dataset_id: int
+    hyperparameters: dict[str, Any]
+    ml_score_threshold: float
+    execution_arn: str | None
+    status_reason: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    event_type: str
+    status: RunStatus | None
+    previous_status: RunStatus | None
+    reason: str | None
+    execution_arn: str | None
+    source: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+class RunResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: JsonObject
+    ml_score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    passed: bool | None = None
+
+
+class RunResultOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    stage: str
+    metrics: dict[str, Any]
+    ml_score: float | None
+    passed: bool | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunDetail(RunOut):
+    timeline: list[RunEventOut]
+    results: list[RunResultOut]
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next_cursor: int | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page"
+    )

@@ -1,0 +1,70 @@
+"""API fixtures (a pytest plugin, registered in the root conftest.py, so every test folder can run
+against the live API): the API runs as a real server process against a real PostgreSQL and the
+AWS emulator; tests talk HTTP to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from api_testkit import (
+    EVAL_ROW,
+    QA_ROW,
+    ApiServer,
+    AwsFixture,
+    Clients,
+    jsonl,
+    libpq,
+    make_key,
+    start_api,
+    upload,
+)
+
+from mlops_devstack.emulator import Emulator
+
+
+@pytest.fixture(scope="session")
+def aws(emulator: Emulator) -> AwsFixture:
+    fixture = AwsFixture(emulator)
+    fixture.provision()
+    return fixture
+
+
+@pytest.fixture(scope="session")
+def api_server(
+    migrated_database_url: str, aws: AwsFixture, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    server = start_api(migrated_database_url, str(tmp_path_factory.mktemp("api")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def db(migrated_database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A direct connection, for assertions on what is (not) stored."""
+    with psycopg.connect(libpq(migrated_database_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=False)
+def clean(db: psycopg.Connection[Any], aws: AwsFixture) -> None:
+    db.execute("TRUNCATE run_results, run_events, pipeline_runs, datasets, outbox RESTART IDENTITY CASCADE")
+    aws.purge()
+
+
+@pytest.fixture(scope="session")
+def clients(api_server: ApiServer, db: psycopg.Connection[Any]) -> Clients:
+    roles = ["viewer", "operator", "approver", "service", "admin"]
+    return Clients(api_server.base_url, {role: make_key(db, role) for role in roles})
+
+
+@pytest.fixture
+def datasets(clients: Clients, clean: None) -> dict[str, int]:
+    with clients.as_("operator") as op:
+        train = upload(op, "train-set", "train", jsonl(QA_ROW, QA_ROW))
+        evaluation = upload(op, "eval-set", "eval", jsonl(EVAL_ROW))
+    assert train.status_code == 201, train.text
+    assert evaluation.status_code == 201, evaluation.text
+    return {"train": train.json()["id"], "eval": evaluation.json()["id"]}

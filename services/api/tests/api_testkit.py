@@ -1,0 +1,207 @@
+"""Helpers shared by the API tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from mlops_contracts.aws import aws_client
+from mlops_devstack.emulator import Emulator, free_port
+
+BUS = "mlops-events"
+BUCKET = "mlops-datasets-test"
+REGION = "eu-west-1"
+
+
+def libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class AwsFixture:
+    """The bus and bucket the API needs, plus a rule that copies every API event to a queue so
+    tests can count what reached the bus."""
+
+    emulator: Emulator
+    queue_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def provision(self) -> None:
+        """Create (or find again, after an emulator restart) the bus, bucket, probe queue and rule."""
+        events = aws_client("events", region=REGION)
+        if BUS not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+            events.create_event_bus(Name=BUS)
+        s3 = aws_client("s3", region=REGION)
+        if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+            s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        sqs = aws_client("sqs", region=REGION)
+        self.queue_url = sqs.create_queue(QueueName="api-events-probe")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name="probe-all-api-events",
+            EventBusName=BUS,
+            EventPattern=json.dumps({"source": ["mlops.api"]}),
+        )
+        events.put_targets(
+            Rule="probe-all-api-events", EventBusName=BUS, Targets=[{"Id": "probe", "Arn": queue_arn}]
+        )
+
+    def drain_events(self, *, expect: int | None = None, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Receive (and delete) the events that reached the probe queue. With `expect`, wait until
+        that many arrived (or the timeout), then keep listening briefly for extras."""
+        sqs = aws_client("sqs", region=REGION)
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        quiet_rounds = 0
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            for message in messages:
+                received.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if messages:
+                quiet_rounds = 0
+                continue
+            quiet_rounds += 1
+            if expect is None and quiet_rounds >= 1:
+                break
+            if expect is not None and len(received) >= expect and quiet_rounds >= 2:
+                break
+        return received
+
+    def purge(self) -> None:
+        """Empty the probe queue now (SQS PurgeQueue is limited to once a minute)."""
+        sqs = aws_client("sqs", region=REGION)
+        while messages := sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", []):
+            sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in messages],
+            )
+
+    def bucket_keys(self) -> list[str]:
+        listing = aws_client("s3", region=REGION).list_objects_v2(Bucket=BUCKET)
+        return [o["Key"] for o in listing.get("Contents", [])]
+
+
+@dataclass
+class ApiServer:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: str
+
+    def log(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_api(database_url: str, tmp_dir: str, **extra_env: str) -> ApiServer:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATASETS_BUCKET": BUCKET,
+        "EVENT_BUS_NAME": BUS,
+        "API_KEY_CACHE_SECONDS": "0",
+        "OUTBOX_POLL_SECONDS": "0.1",
+        "OUTBOX_MAX_BACKOFF_SECONDS": "1",
+        **extra_env,
+    }
+    log_path = os.path.join(tmp_dir, f"api-{port}.log")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlops_api", "serve", "--port", str(port), "--no-access-log"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = ApiServer(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"API exited with {process.returncode}:\n{server.log()}")
+        try:
+            httpx.get(f"{server.base_url}/openapi.json", timeout=1)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"API did not start:\n{server.log()}")
+
+
+def make_key(db: psycopg.Connection[Any], role: str, name: str | None = None) -> str:
+    import hashlib
+    import secrets
+
+    key = "mlk_" + secrets.token_urlsafe(32)
+    db.execute(
+        "INSERT INTO api_keys (name, role, key_prefix, key_hash) VALUES (%s, %s, %s, %s)",
+        (name or f"{role}-{secrets.token_hex(3)}", role, key[:12], hashlib.sha256(key.encode()).hexdigest()),
+    )
+    return key
+
+
+@dataclass
+class Clients:
+    base_url: str
+    keys: dict[str, str]
+
+    def as_(self, role: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self.keys[role]}, timeout=30)
+
+    def anonymous(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+
+QA_ROW = {"question": "What is LoRA?", "context": "LoRA adds low-rank adapters.", "answer": "Adapters."}
+EVAL_ROW = {
+    "question": "What is LoRA?",
+    "contexts": ["LoRA adds low-rank adapters to frozen weights."],
+    "ground_truth": "A low-rank adaptation method.",
+}
+
+
+def jsonl(*rows: Any) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def upload(client: httpx.Client, name: str, kind: str, content: bytes) -> httpx.Response:
+    return client.post(
+        "/datasets",
+        data={"name": name, "kind": kind},
+        files={"file": (f"{name}.jsonl", content, "application/x-ndjson")},
+    )
+
+
+def run_body(datasets: dict[str, int], **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model_name": "mistral-7b-rag-qa",
+        "model_id": "mistralai/Mistral-7B-v0.1",
+        "task_type": "finetune",
+        "experiment_name": "rag-qa-finetune",
+        "train_dataset_id": datasets["train"],
+        "eval_dataset_id": datasets["eval"],
+    }
+    body.update(overrides)
+    return body

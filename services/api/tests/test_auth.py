@@ -1,0 +1,105 @@
+"""API keys and roles: 401 (who are you?) vs 403 (you may not), key management by admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from api_testkit import Clients, run_body
+
+
+def test_missing_and_invalid_keys_are_401(clients: Clients, clean: None) -> None:
+    with clients.anonymous() as anonymous:
+        missing = anonymous.get("/runs")
+        wrong = anonymous.get("/runs", headers={"X-API-Key": "mlk_not-a-real-key"})
+        health = anonymous.get("/health")
+    assert missing.status_code == 401
+    assert missing.json()["detail"] == "missing API key: send it in the X-API-Key header"
+    assert missing.headers["www-authenticate"] == "APIKey"
+    assert wrong.status_code == 401
+    assert wrong.json()["detail"] == "invalid or revoked API key"
+    assert health.status_code == 200  # operations endpoints stay open for probes
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "allowed"),
+    [
+        ("viewer", "GET", "/runs", True),
+        ("viewer", "POST", "/runs", False),
+        ("approver", "POST", "/runs", False),
+        ("service", "POST", "/runs", False),
+        ("operator", "POST", "/runs", True),
+        ("admin", "POST", "/runs", True),
+        ("operator", "PATCH", "/runs/{id}/status", False),
+        ("viewer", "PATCH", "/runs/{id}/status", False),
+        ("service", "PATCH", "/runs/{id}/status", True),
+        ("operator", "PUT", "/runs/{id}/results/training", False),
+        ("service", "PUT", "/runs/{id}/results/training", True),
+        ("operator", "GET", "/api-keys", False),
+        ("admin", "GET", "/api-keys", True),
+    ],
+)
+def test_roles(
+    clients: Clients, datasets: dict[str, int], role: str, method: str, path: str, allowed: bool
+) -> None:
+    with clients.as_("operator") as op:
+        run_id = op.post("/runs", json=run_body(datasets)).json()["id"]
+    bodies: dict[str, Any] = {
+        "/runs": run_body(datasets),
+        "/runs/{id}/status": {"status": "training"},
+        "/runs/{id}/results/training": {"metrics": {"loss": 0.4}},
+    }
+    with clients.as_(role) as client:
+        response = client.request(method, path.format(id=run_id), json=bodies.get(path))
+    if allowed:
+        assert response.status_code in (200, 201), response.text
+    else:
+        assert response.status_code == 403
+        detail = response.json()["detail"]
+        assert detail.startswith(f"role '{role}' may not ")
+        assert "this needs one of:" in detail
+
+
+def test_admin_creates_lists_and_revokes_keys(clients: Clients, db: psycopg.Connection[Any]) -> None:
+    with clients.as_("admin") as admin:
+        created = admin.post("/api-keys", json={"name": "ci-bot", "role": "viewer"})
+        assert created.status_code == 201, created.text
+        key = created.json()["key"]
+        assert key.startswith(created.json()["key_prefix"])
+        listed = admin.get("/api-keys").json()
+        assert all("key" not in k and "key_hash" not in k for k in listed)
+        assert "ci-bot" in {k["name"] for k in listed}
+        stored_hash = db.execute(
+            "SELECT key_hash FROM api_keys WHERE id = %s", (created.json()["id"],)
+        ).fetchone()
+        assert stored_hash is not None
+        assert key not in stored_hash[0]
+
+        with clients.anonymous() as anonymous:
+            assert anonymous.get("/runs", headers={"X-API-Key": key}).status_code == 200
+            revoked = admin.delete(f"/api-keys/{created.json()['id']}")
+            assert revoked.status_code == 200
+            assert revoked.json()["revoked_at"] is not None
+            after = anonymous.get("/runs", headers={"X-API-Key": key})
+        assert after.status_code == 401
+        assert admin.delete("/api-keys/999999").status_code == 404
+        assert admin.post("/api-keys", json={"name": "x", "role": "root"}).status_code == 422
+
+
+def test_cli_creates_the_first_admin_key(migrated_database_url: str, clients: Clients) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops_api", "create-key", "--name", "first-admin", "--quiet"],
+        env={**os.environ, "DATABASE_URL": migrated_database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = out.stdout.strip()
+    with clients.anonymous() as anonymous:
+        response = anonymous.get("/api-keys", headers={"X-API-Key": key})
+    assert response.status_code == 200

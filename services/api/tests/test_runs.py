@@ -1,0 +1,248 @@
+"""POST/GET /runs and PATCH /runs/{id}/status against the live API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from api_testkit import Clients, run_body
+
+
+def count(db: psycopg.Connection[Any], table: str) -> int:
+    row = db.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_create_run_stores_it_with_timeline_and_outbox(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
+) -> None:
+    with clients.as_("operator") as op:
+        response = op.post("/runs", json=run_body(datasets, ml_score_threshold=0.8))
+        assert response.status_code == 201, response.text
+        run = response.json()
+        assert response.headers["location"] == f"/runs/{run['id']}"
+        assert run["status"] == "pending"
+        assert run["created_by"].startswith("operator")
+        assert run["ml_score_threshold"] == 0.8
+        assert run["hyperparameters"]["lora_r"] == 16  # defaults filled in
+
+        detail = op.get(f"/runs/{run['id']}").json()
+    assert [e["event_type"] for e in detail["timeline"]] == ["run.created"]
+    assert detail["results"] == []
+    outbox = db.execute("SELECT event_type, detail FROM outbox").fetchall()
+    assert [row[0] for row in outbox] == ["run.created"]
+    assert outbox[0][1]["run_id"] == run["id"]
+    assert outbox[0][1]["payload"] == {
+        "model_name": "mistral-7b-rag-qa",
+        "model_id": "mistralai/Mistral-7B-v0.1",
+        "task_type": "finetune",
+        "experiment_name": "rag-qa-finetune",
+    }
+
+
+def test_eval_only_run_needs_no_train_dataset(clients: Clients, datasets: dict[str, int]) -> None:
+    body = run_body(datasets, task_type="eval_only")
+    del body["train_dataset_id"]
+    with clients.as_("operator") as op:
+        response = op.post("/runs", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["train_dataset_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"model_name": "bad name!"}, "model_name"),
+        ({"model_name": "x" * 64}, "model_name"),
+        ({"model_id": "../etc/passwd"}, "model_id"),
+        ({"model_id": ""}, "model_id"),
+        ({"task_type": "pretrain"}, "task_type"),
+        ({"experiment_name": ""}, "experiment_name"),
+        ({"ml_score_threshold": 1.5}, "ml_score_threshold"),
+        ({"ml_score_threshold": -0.1}, "ml_score_threshold"),
+        ({"ml_score_threshold": "high"}, "ml_score_threshold"),
+        ({"hyperparameters": {"epochs": 0}}, "epochs"),
+        ({"hyperparameters": {"learning_rate": 1.0}}, "learning_rate"),
+        ({"hyperparameters": {"lora_r": 4096}}, "lora_r"),
+        ({"hyperparameters": {"lora_dropout": 0.9}}, "lora_dropout"),
+        ({"hyperparameters": {"batch_sise": 8}}, "batch_sise"),
+        ({"unknown_field": 1}, "unknown_field"),
+        ({"train_dataset_id": None}, "train_dataset_id is required"),
+        ({"task_type": "eval_only"}, "train_dataset_id must be omitted"),
+        ({"eval_dataset_id": "one"}, "eval_dataset_id"),
+    ],
+)
+def test_invalid_run_requests_are_422_naming_the_problem(
+    clients: Clients,
+    datasets: dict[str, int],
+    db: psycopg.Connection[Any],
+    overrides: dict[str, Any],
+    needle: str,
+) -> None:
+    with clients.as_("operator") as op:
+        response = op.post("/runs", json=run_body(datasets, **overrides))
+    assert response.status_code == 422, response.text
+    assert needle in response.text
+    assert count(db, "pipeline_runs") == 0
+    assert count(db, "outbox") == 0
+
+
+def test_unknown_or_wrong_kind_datasets_are_refused(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
+) -> None:
+    with clients.as_("operator") as op:
+        unknown = op.post("/runs", json=run_body(datasets, eval_dataset_id=999999))
+        swapped = op.post(
+            "/runs",
+            json=run_body(datasets, train_dataset_id=datasets["eval"], eval_dataset_id=datasets["train"]),
+        )
+        same = op.post("/runs", json=run_body(datasets, train_dataset_id=datasets["eval"]))
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == "eval_dataset_id 999999: no such dataset"
+    assert swapped.status_code == 422
+    assert "expected 'train'" in swapped.text or "expected 'eval'" in swapped.text
+    assert same.status_code == 422
+    assert count(db, "pipeline_runs") == 0
+
+
+def test_malformed_json_and_wrong_content_are_4xx(clients: Clients, datasets: dict[str, int]) -> None:
+    with clients.as_("operator") as op:
+        broken = op.post("/runs", content=b'{"model_name": ', headers={"content-type": "application/json"})
+        not_object = op.post("/runs", json=[1, 2])
+        nan = op.post(
+            "/runs",
+            content=b'{"model_name":"m","model_id":"a/b","task_type":"eval_only","experiment_name":"e",'
+            b'"eval_dataset_id":1,"ml_score_threshold":NaN}',
+            headers={"content-type": "application/json"},
+        )
+    assert broken.status_code == 422
+    assert "JSON" in broken.text
+    assert not_object.status_code == 422
+    assert nan.status_code == 422
+    assert "ml_score_threshold" in nan.text
+
+
+def test_list_runs_filters_and_paginates(clients: Clients, datasets: dict[str, int]) -> None:
+    with clients.as_("operator") as op:
+        created = []
+        for i in range(7):
+            body = run_body(datasets, model_name=f"model-{i % 2}", experiment_name=f"exp-{i % 3}")
+            created.append(op.post("/runs", json=body).json()["id"])
+    with clients.as_("viewer") as viewer:
+        page1 = viewer.get("/runs", params={"limit": 3}).json()
+        assert [r["id"] for r in page1["items"]] == created[::-1][:3]
+        page2 = viewer.get("/runs", params={"limit": 3, "cursor": page1["next_cursor"]}).json()
+        page3 = viewer.get("/runs", params={"limit": 3, "cursor": page2["next_cursor"]}).json()
+        seen = [r["id"] for p in (page1, page2, page3) for r in p["items"]]
+        assert seen == created[::-1]
+        assert page3["next_cursor"] is None
+
+        by_model = viewer.get("/runs", params={"model_name": "model-1"}).json()["items"]
+        assert {r["id"] for r in by_model} == set(created[1::2])
+        by_exp = viewer.get("/runs", params={"experiment_name": "exp-0"}).json()["items"]
+        assert {r["id"] for r in by_exp} == {created[0], created[3], created[6]}
+        by_status = viewer.get("/runs", params=[("status", "pending"), ("status", "failed")]).json()
+        assert len(by_status["items"]) == 7
+        assert viewer.get("/runs", params={"status": "approved"}).json()["items"] == []
+        assert viewer.get("/runs", params={"status": "bogus"}).status_code == 422
+        assert viewer.get("/runs", params={"limit": 0}).status_code == 422
+        assert viewer.get("/runs", params={"limit": 201}).status_code == 422
+
+
+def test_get_unknown_run_is_404(clients: Clients, clean: None) -> None:
+    with clients.as_("viewer") as viewer:
+        response = viewer.get("/runs/424242")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "run 424242 not found"}
+
+
+def _launch(clients: Clients, datasets: dict[str, int]) -> int:
+    with clients.as_("operator") as op:
+        return int(op.post("/runs", json=run_body(datasets)).json()["id"])
+
+
+def test_status_changes_follow_the_transition_table(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
+) -> None:
+    run_id = _launch(clients, datasets)
+    arn = "arn:aws:states:eu-west-1:123456789012:execution:mlops-release-workflow:run-1"
+    with clients.as_("service") as svc:
+        training = svc.patch(f"/runs/{run_id}/status", json={"status": "training", "execution_arn": arn})
+        assert training.status_code == 200, training.text
+        assert training.headers["x-status-changed"] == "true"
+        assert training.json()["execution_arn"] == arn
+        assert training.json()["started_at"] is not None
+
+        again = svc.patch(f"/runs/{run_id}/status", json={"status": "training"})
+        assert again.status_code == 200
+        assert again.headers["x-status-changed"] == "false"
+
+        illegal = svc.patch(f"/runs/{run_id}/status", json={"status": "approved"})
+        assert illegal.status_code == 409
+        assert "'training'" in illegal.json()["detail"]
+        assert "'approved'" in illegal.json()["detail"]
+
+        for status in ("evaluating", "awaiting_approval", "approved"):
+            assert svc.patch(f"/runs/{run_id}/status", json={"status": status}).status_code == 200
+
+        back = svc.patch(f"/runs/{run_id}/status", json={"status": "training"})
+        assert back.status_code == 409
+        assert "terminal" in back.json()["detail"]
+
+        detail = svc.get(f"/runs/{run_id}").json()
+    assert detail["status"] == "approved"
+    assert detail["finished_at"] is not None
+    steps = [(e["previous_status"], e["status"]) for e in detail["timeline"]]
+    assert steps == [
+        (None, "pending"),
+        ("pending", "training"),
+        ("training", "evaluating"),
+        ("evaluating", "awaiting_approval"),
+        ("awaiting_approval", "approved"),
+    ]
+    assert detail["timeline"][1]["execution_arn"] == arn
+    kinds = [row[0] for row in db.execute("SELECT event_type FROM outbox ORDER BY id").fetchall()]
+    assert kinds == ["run.created"] + ["run.status_changed"] * 4
+
+
+def test_a_redelivered_event_id_is_applied_once(clients: Clients, datasets: dict[str, int]) -> None:
+    run_id = _launch(clients, datasets)
+    change = {"status": "training", "event_id": "evt-123", "reason": "training job started"}
+    with clients.as_("service") as svc:
+        first = svc.patch(f"/runs/{run_id}/status", json=change)
+        svc.patch(f"/runs/{run_id}/status", json={"status": "failed", "reason": "OOM"})
+        replay = svc.patch(f"/runs/{run_id}/status", json=change)
+        timeline = svc.get(f"/runs/{run_id}").json()["timeline"]
+    assert first.headers["x-status-changed"] == "true"
+    assert replay.status_code == 200
+    assert replay.headers["x-status-changed"] == "false"
+    assert replay.json()["status"] == "failed"
+    assert [e["status"] for e in timeline] == ["pending", "training", "failed"]
+
+
+def test_status_of_unknown_run_is_404_and_bad_status_422(clients: Clients, clean: None) -> None:
+    with clients.as_("service") as svc:
+        assert svc.patch("/runs/999/status", json={"status": "training"}).status_code == 404
+        bad = svc.patch("/runs/999/status", json={"status": "done"})
+    assert bad.status_code == 422
+    assert "status" in bad.text
+
+
+def test_results_are_recorded_and_shown(clients: Clients, datasets: dict[str, int]) -> None:
+    run_id = _launch(clients, datasets)
+    scores = {"faithfulness": 0.9, "answer_relevancy": 0.8}
+    with clients.as_("service") as svc:
+        put = svc.put(
+            f"/runs/{run_id}/results/evaluation", json={"metrics": scores, "ml_score": 0.85, "passed": True}
+        )
+        assert put.status_code == 200, put.text
+        update = svc.put(f"/runs/{run_id}/results/evaluation", json={"metrics": scores, "ml_score": 0.5})
+        assert update.json()["ml_score"] == 0.5
+        nan = svc.put(f"/runs/{run_id}/results/evaluation", content=b'{"metrics": {"f": NaN}}')
+        assert nan.status_code == 422
+        results = svc.get(f"/runs/{run_id}").json()["results"]
+    assert len(results) == 1
+    assert results[0]["metrics"] == scores
+    assert results[0]["ml_score"] == 0.5

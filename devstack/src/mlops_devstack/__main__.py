@@ -1,0 +1,32 @@
+"""`python -m mlops_devstack dev|migrate`: the local stack of `make dev`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mlops_devstack.stack import StackError, run_dev, run_migrate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="start the whole local stack in the foreground (Ctrl-C stops it)")
+    dev.add_argument("--api-port", type=int, default=None)
+    dev.add_argument("--emulator-port", type=int, default=None)
+    dev.add_argument("--ui-port", type=int, default=None)
+    sub.add_parser("migrate", help="migrate DATABASE_URL, or the embedded database")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "dev":
+            return run_dev(api_port=args.api_port, emulator_port=args.emulator_port, ui_port=args.ui_port)
+        return run_migrate()
+    except StackError as exc:
+        print(f"\nmake dev: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

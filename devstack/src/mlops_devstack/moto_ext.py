@@ -1,0 +1,348 @@
+"""Our one extension of moto: the gaps of moto 5.2.5 that the platform needs (DESIGN section 6).
+
+1. Step Functions `ValidateStateMachineDefinition` and `ListStateMachineVersions`, which Terraform's
+   `aws_sfn_state_machine` calls (at plan time and after each create/update): the first answers with
+   the verdict of the ASL parser that CreateStateMachine uses, the second lists the published versions
+   moto already keeps.
+2. EventBridge targets that moto does not deliver to, which make the whole PutEvents fail with 500:
+   - Step Functions state machines: StartExecution with the (input-transformed) event as input. The
+     execution is named from the event (`run-<detail.run_id>-<event id>`, or the event id), so a
+     redelivered event does not start a second release and `$$.Execution.Name` is set;
+   - SNS topics: Publish of the event as the message.
+   A delivery that fails goes to the target's dead-letter queue when it has one, as on AWS; PutEvents
+   itself still succeeds.
+3. SageMaker AddTags/ListTags/DeleteTags on model package ARNs (`.../model-package/<group>/<version>`),
+   which moto cannot resolve (it answers 500).
+4. SQS returns a queue's RedrivePolicy as compact JSON, as AWS does: moto's `{"a": 1}` spacing makes
+   Terraform see a change on every plan (and wait for it to propagate, 25 s a queue).
+
+Each fix is written as the change moto itself would take (a backend/response method, a target kind),
+installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
+to the one version it was written against and `install()` refuses any other.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_MOTO_VERSION = "5.2.5"
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+class UnsupportedMotoVersion(RuntimeError):
+    pass
+
+
+def install() -> None:
+    """Install the fixes into moto (idempotent). Raises UnsupportedMotoVersion on any moto
+    other than SUPPORTED_MOTO_VERSION."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        check_moto_version()
+        _install_state_machine_actions()
+        _install_event_targets()
+        _install_model_package_tags()
+        _install_compact_redrive_policy()
+        _installed = True
+
+
+def check_moto_version() -> str:
+    import moto
+
+    version = str(moto.__version__)
+    if version != SUPPORTED_MOTO_VERSION:
+        raise UnsupportedMotoVersion(
+            f"mlops_devstack.moto_ext was written against moto {SUPPORTED_MOTO_VERSION} and patches its "
+            f"internals, but moto {version} is installed. Pin moto=={SUPPORTED_MOTO_VERSION} "
+            "(devstack/pyproject.toml) or re-check every fix of moto_ext against the new version."
+        )
+    return version
+
+
+################################################################################
+# 1. Step Functions: ValidateStateMachineDefinition, ListStateMachineVersions
+################################################################################
+
+
+def validate_state_machine_definition(definition: str) -> dict[str, Any]:
+    """The ValidateStateMachineDefinition answer for `definition` (result OK or FAIL + diagnostics)."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import (
+        AmazonStateLanguageParser,
+        ASLParserException,
+    )
+
+    diagnostics: list[dict[str, Any]] = []
+    try:
+        json.loads(definition)
+    except (TypeError, ValueError) as exc:
+        diagnostics.append(
+            {"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": f"Invalid JSON: {exc}"}
+        )
+    else:
+        try:
+            AmazonStateLanguageParser.parse(definition)
+        except ASLParserException as exc:
+            diagnostics.append({"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(exc)})
+        except Exception as exc:  # the parser raises plain errors for many invalid definitions
+            diagnostics.append(
+                {
+                    "severity": "ERROR",
+                    "code": "SCHEMA_VALIDATION_FAILED",
+                    "message": f"{type(exc).__name__}: {exc}",
+                }
+            )
+    return {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics, "truncated": False}
+
+
+def list_state_machine_versions(
+    state_machine: Any, max_results: int | None = None, next_token: str | None = None
+) -> dict[str, Any]:
+    """The ListStateMachineVersions answer for a moto state machine: newest version first."""
+    versions = sorted(state_machine.versions.values(), key=lambda v: v.version, reverse=True)
+    start = int(next_token) if next_token and next_token.isdigit() else 0
+    end = start + max_results if max_results else len(versions)
+    answer: dict[str, Any] = {
+        "stateMachineVersions": [
+            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in versions[start:end]
+        ]
+    }
+    if end < len(versions):
+        answer["nextToken"] = str(end)
+    return answer
+
+
+def _install_state_machine_actions() -> None:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def validate_state_machine_definition_action(self: Any) -> Any:
+        return ActionResult(validate_state_machine_definition(self._get_param("definition")))
+
+    def list_state_machine_versions_action(self: Any) -> Any:
+        state_machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+        return ActionResult(
+            list_state_machine_versions(
+                state_machine, self._get_int_param("maxResults"), self._get_param("nextToken")
+            )
+        )
+
+    validate_state_machine_definition_action.__name__ = "validate_state_machine_definition"
+    list_state_machine_versions_action.__name__ = "list_state_machine_versions"
+    # moto dispatches an action to the response method of the same (snake_case) name.
+    response_class: Any = StepFunctionResponse
+    response_class.validate_state_machine_definition = validate_state_machine_definition_action
+    response_class.list_state_machine_versions = list_state_machine_versions_action
+
+
+################################################################################
+# 2. EventBridge: Step Functions and SNS targets
+################################################################################
+
+_EXECUTION_NAME_MAX = 80
+_EXECUTION_NAME_INVALID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def execution_name(event: dict[str, Any]) -> str:
+    """A valid, deterministic execution name for `event`: `run-<detail.run_id>-<event id>` when the
+    detail has a run_id, else the event id."""
+    event_id = str(event.get("id") or "")
+    detail = event.get("detail")
+    run_id = detail.get("run_id") if isinstance(detail, dict) else None
+    name = f"run-{run_id}-{event_id}" if run_id is not None and event_id else event_id or f"run-{run_id}"
+    name = _EXECUTION_NAME_INVALID.sub("-", name)
+    return name[:_EXECUTION_NAME_MAX]
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    """What a target receives for `event`: the constant `Input`, the part selected by `InputPath`,
+    the `InputTransformer`'s output, or the whole event - as EventBridge does. Times are ISO-8601."""
+    from moto.events.utils import EventTemplateParser
+
+    if target.get("Input"):
+        return json.loads(target["Input"])
+    if target.get("InputPath"):
+        from jsonpath_ng.ext.parser import parse
+
+        matches = parse(target["InputPath"]).find(_with_iso_time(event))
+        return matches[0].value if matches else None
+    transformer = target.get("InputTransformer") or {}
+    transformed = EventTemplateParser.parse(
+        input_template=transformer.get("InputTemplate") or "",
+        input_paths_map=transformer.get("InputPathsMap", {}),
+        event=event,  # type: ignore[arg-type]
+    )
+    return _with_iso_time(transformed) if isinstance(transformed, dict) else transformed
+
+
+def _with_iso_time(event: dict[str, Any]) -> dict[str, Any]:
+    from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
+
+    if isinstance(event.get("time"), (int, float)):
+        event = dict(event)
+        event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(int(event["time"])))
+    return event
+
+
+def _as_text(payload: Any) -> str:
+    return payload if isinstance(payload, str) else json.dumps(payload)
+
+
+def _start_execution(target: dict[str, Any], event: dict[str, Any], payload: Any) -> None:
+    from moto.stepfunctions.responses import get_backend
+    from moto.utilities.arns import parse_arn
+
+    arn = parse_arn(target["Arn"])
+    backend = get_backend(arn.account, arn.region)
+    execution = backend.start_execution(target["Arn"], execution_name(event), _as_text(payload))
+    log.debug("event %s started execution %s", event.get("id"), execution.execution_arn)
+
+
+def _publish(target: dict[str, Any], event: dict[str, Any], payload: Any) -> None:
+    from moto.sns.models import sns_backends
+    from moto.utilities.arns import parse_arn
+
+    arn = parse_arn(target["Arn"])
+    sns_backends[arn.account][arn.region].publish(message=_as_text(payload), arn=target["Arn"])
+
+
+# Target kinds this extension delivers, by the service of the target ARN.
+DELIVERERS: dict[str, Callable[[dict[str, Any], dict[str, Any], Any], None]] = {
+    "states": _start_execution,
+    "sns": _publish,
+}
+
+
+def _target_service(target: dict[str, Any]) -> str:
+    parts = str(target.get("Arn", "")).split(":")
+    return parts[2] if len(parts) > 2 else ""
+
+
+def _dead_letter(rule: Any, target: dict[str, Any], event: dict[str, Any], error: Exception) -> None:
+    """Send an event that could not be delivered to the target's DLQ, with EventBridge's attributes."""
+    from moto.sqs.models import sqs_backends
+    from moto.utilities.arns import parse_arn
+
+    dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+    if not dlq_arn:
+        return
+    dlq = parse_arn(dlq_arn)
+    attributes = {
+        "RULE_ARN": {"DataType": "String", "StringValue": rule.arn},
+        "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
+        "ERROR_CODE": {"DataType": "String", "StringValue": type(error).__name__},
+        "ERROR_MESSAGE": {"DataType": "String", "StringValue": str(error)[:1024] or "-"},
+    }
+    sqs_backends[dlq.account][dlq.region].send_message(
+        queue_name=dlq.resource_id,
+        message_body=json.dumps(_with_iso_time(event)),
+        message_attributes=attributes,
+    )
+
+
+def deliver(rule: Any, target: dict[str, Any], event: dict[str, Any], transform_input: bool = True) -> bool:
+    """Deliver `event` to one Step Functions or SNS `target` of `rule`. A failure is logged and the
+    event goes to the target's DLQ, if any; it never fails the PutEvents call. True when delivered."""
+    deliverer = DELIVERERS[_target_service(target)]
+    event.setdefault("ingestion-time", event.get("time") or 0)
+    try:
+        payload = target_input(target, event) if transform_input else _with_iso_time(event)
+        deliverer(target, event, payload)
+        return True
+    except Exception as exc:
+        log.warning(
+            "EventBridge rule %s could not deliver event %s to %s: %s",
+            rule.name,
+            event.get("id"),
+            target.get("Arn"),
+            exc,
+        )
+        try:
+            _dead_letter(rule, target, event, exc)
+        except Exception as dlq_error:
+            log.warning("and could not send it to the target's dead-letter queue: %s", dlq_error)
+        return False
+
+
+def _install_event_targets() -> None:
+    from moto.events.models import Rule
+
+    moto_send_to_targets = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        ours = [t for t in self.targets if _target_service(t) in DELIVERERS]
+        if not ours:
+            moto_send_to_targets(self, original_event, transform_input)
+            return
+        if not self.event_pattern.matches_event(original_event):
+            return
+        others = [t for t in self.targets if _target_service(t) not in DELIVERERS]
+        if others:
+            # moto delivers the kinds it knows; a shallow copy of the rule carries only those targets.
+            rule_for_moto = copy.copy(self)
+            rule_for_moto.targets = others
+            moto_send_to_targets(rule_for_moto, original_event, transform_input)
+        for target in ours:
+            deliver(self, target, dict(original_event), transform_input)
+
+    send_to_targets.__doc__ = moto_send_to_targets.__doc__
+    rule_class: Any = Rule
+    rule_class.send_to_targets = send_to_targets
+
+
+################################################################################
+# 3. SageMaker: tags of model packages (versioned ARNs)
+################################################################################
+
+
+def _install_model_package_tags() -> None:
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    moto_get_resource_from_arn = SageMakerModelBackend._get_resource_from_arn
+
+    def _get_resource_from_arn(self: Any, arn: str) -> Any:
+        resource_type, _, name = arn.split(":")[-1].partition("/")
+        if resource_type != "model-package":
+            return moto_get_resource_from_arn(self, arn)
+        # Model packages are kept by ARN; a versioned ARN has two path segments (group/version).
+        package = self.model_packages.get(self.model_package_name_mapping.get(arn, arn))
+        if package is None:
+            raise ValidationError(message=f"Could not find model-package with name {name}")
+        if package.tags is None:
+            package.tags = []
+        return package
+
+    backend_class: Any = SageMakerModelBackend
+    backend_class._get_resource_from_arn = _get_resource_from_arn
+
+
+################################################################################
+# 4. SQS: RedrivePolicy as AWS serialises it
+################################################################################
+
+
+def _install_compact_redrive_policy() -> None:
+    from moto.sqs.models import Queue
+
+    moto_attributes = Queue.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result: dict[str, Any] = moto_attributes.fget(self)  # type: ignore[attr-defined]
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    queue_class: Any = Queue
+    queue_class.attributes = property(attributes)

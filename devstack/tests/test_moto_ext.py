@@ -1,0 +1,326 @@
+"""The moto extension (mlops_devstack.moto_ext), through the emulator's HTTP API as the platform uses it."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import moto
+import pytest
+from botocore.exceptions import ClientError
+
+from mlops_contracts.aws import aws_client
+from mlops_devstack import moto_ext
+from mlops_devstack.emulator import Emulator
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+PASS_DEFINITION = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# -- the pin --------------------------------------------------------------------------------------
+
+
+def test_installed_moto_is_the_version_the_extension_was_written_for() -> None:
+    assert moto.__version__ == moto_ext.SUPPORTED_MOTO_VERSION, (
+        f"moto {moto.__version__} is installed but mlops_devstack.moto_ext patches moto "
+        f"{moto_ext.SUPPORTED_MOTO_VERSION}'s internals: re-check every fix against the new version "
+        "(and drop those moto now has), then update SUPPORTED_MOTO_VERSION and the pin"
+    )
+
+
+def test_devstack_pins_the_supported_moto() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    deps = [*pyproject["project"]["dependencies"]]
+    for extra in pyproject["project"].get("optional-dependencies", {}).values():
+        deps.extend(extra)
+    pins = [d for d in deps if re.match(r"moto(\[.*\])?\s*==", d)]
+    assert pins == [f"moto[server]=={moto_ext.SUPPORTED_MOTO_VERSION}"]
+
+
+def test_install_refuses_another_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moto, "__version__", "5.3.0")
+    with pytest.raises(moto_ext.UnsupportedMotoVersion, match=r"moto 5\.3\.0 is installed"):
+        moto_ext.check_moto_version()
+
+
+# -- Step Functions -------------------------------------------------------------------------------
+
+
+def test_validate_state_machine_definition_accepts_valid_asl(emulator: Emulator) -> None:
+    answer = aws_client("stepfunctions").validate_state_machine_definition(definition=PASS_DEFINITION)
+    assert answer["result"] == "OK"
+    assert answer["diagnostics"] == []
+
+
+@pytest.mark.parametrize(
+    ("definition", "code"),
+    [
+        ("{not json", "INVALID_JSON_DESCRIPTION"),
+        (json.dumps({"States": {"P": {"Type": "Pass", "End": True}}}), "SCHEMA_VALIDATION_FAILED"),
+        (json.dumps({"StartAt": "P", "States": {"P": {"Type": "Teleport"}}}), "SCHEMA_VALIDATION_FAILED"),
+    ],
+)
+def test_validate_state_machine_definition_rejects_invalid_asl(
+    emulator: Emulator, definition: str, code: str
+) -> None:
+    answer = aws_client("stepfunctions").validate_state_machine_definition(definition=definition)
+    assert answer["result"] == "FAIL"
+    assert [d["code"] for d in answer["diagnostics"]] == [code]
+    assert answer["diagnostics"][0]["severity"] == "ERROR"
+    assert answer["diagnostics"][0]["message"]
+
+
+def test_list_state_machine_versions(emulator: Emulator) -> None:
+    sfn = aws_client("stepfunctions")
+    unpublished = sfn.create_state_machine(name=_name("plain"), definition=PASS_DEFINITION, roleArn=ROLE)
+    assert (
+        sfn.list_state_machine_versions(stateMachineArn=unpublished["stateMachineArn"])[
+            "stateMachineVersions"
+        ]
+        == []
+    )
+
+    published = sfn.create_state_machine(
+        name=_name("versioned"), definition=PASS_DEFINITION, roleArn=ROLE, publish=True
+    )
+    arn = published["stateMachineArn"]
+    sfn.update_state_machine(stateMachineArn=arn, definition=PASS_DEFINITION, publish=True)
+    versions = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in versions] == [f"{arn}:2", f"{arn}:1"]
+
+    first_page = sfn.list_state_machine_versions(stateMachineArn=arn, maxResults=1)
+    assert [v["stateMachineVersionArn"] for v in first_page["stateMachineVersions"]] == [f"{arn}:2"]
+    second_page = sfn.list_state_machine_versions(
+        stateMachineArn=arn, maxResults=1, nextToken=first_page["nextToken"]
+    )
+    assert [v["stateMachineVersionArn"] for v in second_page["stateMachineVersions"]] == [f"{arn}:1"]
+    assert "nextToken" not in second_page
+
+
+# -- EventBridge targets --------------------------------------------------------------------------
+
+
+def test_execution_name_is_deterministic_valid_and_bounded() -> None:
+    event = {"id": "6b24bb05-2d85-42ba-8a05-003ce9c38593", "detail": {"run_id": 42}}
+    assert moto_ext.execution_name(event) == "run-42-6b24bb05-2d85-42ba-8a05-003ce9c38593"
+    assert moto_ext.execution_name(event) == moto_ext.execution_name(dict(event))
+    assert moto_ext.execution_name({"id": "abc", "detail": {}}) == "abc"
+    odd = moto_ext.execution_name({"id": "a b/c" + "x" * 100, "detail": {"run_id": "r:1"}})
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", odd)
+
+
+class Bus:
+    """A bus of its own with one rule, for one test."""
+
+    def __init__(self, pattern: dict[str, Any]) -> None:
+        self.events = aws_client("events")
+        self.name = _name("bus")
+        self.events.create_event_bus(Name=self.name)
+        self.rule = _name("rule")
+        self.events.put_rule(Name=self.rule, EventBusName=self.name, EventPattern=json.dumps(pattern))
+
+    def targets(self, *targets: dict[str, Any]) -> None:
+        self.events.put_targets(Rule=self.rule, EventBusName=self.name, Targets=list(targets))
+
+    def put(self, detail_type: str, detail: dict[str, Any], source: str = "test.source") -> str:
+        answer = self.events.put_events(
+            Entries=[
+                {
+                    "Source": source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                    "EventBusName": self.name,
+                }
+            ]
+        )
+        assert answer["FailedEntryCount"] == 0, answer
+        return str(answer["Entries"][0]["EventId"])
+
+
+def _queue() -> tuple[str, str]:
+    sqs = aws_client("sqs")
+    url = sqs.create_queue(QueueName=_name("q"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def _receive_all(url: str) -> list[dict[str, Any]]:
+    sqs = aws_client("sqs")
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        messages.extend(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def _wait_finished(execution_arn: str, timeout: float = 10.0) -> dict[str, Any]:
+    sfn = aws_client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.1)
+    raise TimeoutError(execution_arn)
+
+
+def test_rule_starts_a_named_execution_with_the_event_as_input(emulator: Emulator) -> None:
+    sfn = aws_client("stepfunctions")
+    machine = sfn.create_state_machine(name=_name("release"), definition=PASS_DEFINITION, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    bus = Bus({"detail-type": ["run.created"]})
+    bus.targets({"Id": "release", "Arn": machine, "RoleArn": ROLE})
+
+    event_id = bus.put("run.created", {"run_id": 42, "payload": {"task_type": "finetune"}})
+    bus.put("run.cancelled", {"run_id": 42})  # does not match the rule
+
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert [e["name"] for e in executions] == [f"run-42-{event_id}"]
+    described = _wait_finished(executions[0]["executionArn"])
+    assert described["status"] == "SUCCEEDED"
+    event = json.loads(described["input"])
+    assert event["id"] == event_id
+    assert event["detail-type"] == "run.created"
+    assert event["source"] == "test.source"
+    assert event["detail"] == {"run_id": 42, "payload": {"task_type": "finetune"}}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
+    assert json.loads(described["output"]) == event  # the Pass state hands its input on
+
+
+def test_rule_publishes_the_event_to_a_topic(emulator: Emulator) -> None:
+    sns = aws_client("sns")
+    topic = sns.create_topic(Name=_name("topic"))["TopicArn"]
+    url, arn = _queue()
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    bus = Bus({"detail-type": ["run.eval_passed"]})
+    bus.targets({"Id": "notify", "Arn": topic})
+
+    event_id = bus.put("run.eval_passed", {"run_id": 7, "data": {"ml_score": 0.81}})
+    bus.put("run.eval_started", {"run_id": 7})
+
+    bodies = [json.loads(m["Body"]) for m in _receive_all(url)]
+    assert [(b["id"], b["detail-type"], b["detail"]) for b in bodies] == [
+        (event_id, "run.eval_passed", {"run_id": 7, "data": {"ml_score": 0.81}})
+    ]
+
+
+def test_input_transformer_shapes_what_the_topic_gets(emulator: Emulator) -> None:
+    sns = aws_client("sns")
+    topic = sns.create_topic(Name=_name("topic"))["TopicArn"]
+    url, arn = _queue()
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    bus = Bus({"detail-type": ["run.rejected"]})
+    bus.targets(
+        {
+            "Id": "notify",
+            "Arn": topic,
+            "InputTransformer": {
+                "InputPathsMap": {"run": "$.detail.run_id"},
+                "InputTemplate": '{"text": "run <run> was rejected"}',
+            },
+        }
+    )
+    bus.put("run.rejected", {"run_id": 9})
+    assert [json.loads(m["Body"]) for m in _receive_all(url)] == [{"text": "run 9 was rejected"}]
+
+
+def test_a_rule_with_moto_and_extension_targets_delivers_to_all(emulator: Emulator) -> None:
+    sfn = aws_client("stepfunctions")
+    machine = sfn.create_state_machine(name=_name("m"), definition=PASS_DEFINITION, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    url, arn = _queue()
+    bus = Bus({"source": ["mlops.workflow"]})
+    bus.targets({"Id": "queue", "Arn": arn}, {"Id": "machine", "Arn": machine, "RoleArn": ROLE})
+
+    event_id = bus.put("run.approved", {"run_id": 3}, source="mlops.workflow")
+
+    assert [json.loads(m["Body"])["id"] for m in _receive_all(url)] == [event_id]
+    assert [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]] == [
+        f"run-3-{event_id}"
+    ]
+
+
+def test_undeliverable_event_goes_to_the_target_dlq_and_put_events_succeeds(emulator: Emulator) -> None:
+    dlq_url, dlq_arn = _queue()
+    missing = "arn:aws:states:eu-west-1:123456789012:stateMachine:does-not-exist"
+    bus = Bus({"detail-type": ["run.created"]})
+    bus.targets({"Id": "gone", "Arn": missing, "RoleArn": ROLE, "DeadLetterConfig": {"Arn": dlq_arn}})
+
+    event_id = bus.put("run.created", {"run_id": 5})  # asserts FailedEntryCount == 0
+
+    [message] = _receive_all(dlq_url)
+    assert json.loads(message["Body"])["id"] == event_id
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["TARGET_ARN"] == missing
+    assert attributes["RULE_ARN"].endswith(f"rule/{bus.name}/{bus.rule}")
+    assert attributes["ERROR_CODE"]
+
+
+# -- SageMaker model package tags -----------------------------------------------------------------
+
+
+def test_tags_on_a_versioned_model_package(emulator: Emulator) -> None:
+    sagemaker = aws_client("sagemaker")
+    group = _name("model")
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    first = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        Tags=[{"Key": "lifecycle", "Value": "new"}],
+    )["ModelPackageArn"]
+    second = sagemaker.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval"
+    )["ModelPackageArn"]
+    assert second.endswith(f"model-package/{group}/2")
+
+    sagemaker.add_tags(
+        ResourceArn=second,
+        Tags=[{"Key": "deployment_status", "Value": "go_prod"}, {"Key": "validation", "Value": "validated"}],
+    )
+    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=second)["Tags"]}
+    assert tags == {"deployment_status": "go_prod", "validation": "validated"}
+    assert {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=first)["Tags"]} == {
+        "lifecycle": "new"
+    }
+
+    sagemaker.delete_tags(ResourceArn=second, TagKeys=["validation"])
+    assert sagemaker.list_tags(ResourceArn=second)["Tags"] == [
+        {"Key": "deployment_status", "Value": "go_prod"}
+    ]
+
+
+def test_tags_on_an_unknown_model_package_are_a_client_error(emulator: Emulator) -> None:
+    sagemaker = aws_client("sagemaker", max_attempts=1)
+    with pytest.raises(ClientError) as caught:
+        sagemaker.add_tags(
+            ResourceArn="arn:aws:sagemaker:eu-west-1:123456789012:model-package/nothing/1",
+            Tags=[{"Key": "k", "Value": "v"}],
+        )
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+# -- SQS ------------------------------------------------------------------------------------------
+
+
+def test_redrive_policy_reads_back_as_aws_writes_it(emulator: Emulator) -> None:
+    sqs = aws_client("sqs")
+    _, dlq_arn = _queue()
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}, separators=(",", ":"))
+    url = sqs.create_queue(QueueName=_name("q"), Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["RedrivePolicy"] == policy
+    assert attributes["VisibilityTimeout"] == "30"  # the other attributes are still moto's

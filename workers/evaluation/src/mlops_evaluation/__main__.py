@@ -1,0 +1,103 @@
+"""`python -m mlops_evaluation` - the long-running entrypoint and a local scoring tool.
+
+consume --queue-url URL [--once]   poll the evaluation queue (Fargate, the local runner)
+run [--message JSON | --message-file PATH]
+                                   one task (default: the EVALUATION_TASK environment variable,
+                                   e.g. from an ECS RunTask override)
+score --dataset PATH --model-id ID [--artifact URI] [--threshold X]
+                                   evaluate without a workflow: print the summary JSON (no token,
+                                   no API, no S3 rows)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mlops_contracts.status import TaskType
+from mlops_evaluation.settings import get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlops_evaluation", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    consume = commands.add_parser("consume", help="poll the evaluation queue")
+    consume.add_argument("--queue-url", default=os.environ.get("EVALUATION_QUEUE_URL"))
+    consume.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    consume.add_argument("--max-messages", type=int, default=None)
+    consume.add_argument("--wait-seconds", type=int, default=20)
+    consume.add_argument("--visibility-seconds", type=int, default=900)
+
+    run = commands.add_parser("run", help="run one evaluation task")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--message", help="the task as JSON")
+    source.add_argument("--message-file", type=Path)
+
+    score = commands.add_parser("score", help="evaluate a model on a dataset and print the summary")
+    score.add_argument("--dataset", required=True, help="eval JSONL: local path or s3:// URI")
+    score.add_argument("--model-id", required=True, help="base model: hub id, local dir or s3:// URI")
+    score.add_argument("--artifact", default=None, help="training artifact (model.tar.gz or a directory)")
+    score.add_argument("--threshold", type=float, default=None)
+    score.add_argument("--rows", type=Path, default=None, help="also write the per-sample rows here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "consume":
+        from mlops_evaluation.consumer import consume
+
+        if not args.queue_url:
+            print("--queue-url (or EVALUATION_QUEUE_URL) is required", file=sys.stderr)
+            return 2
+        consume(
+            args.queue_url,
+            None,  # read per message, so a misconfigured worker still answers each task token
+            once=args.once,
+            max_messages=args.max_messages,
+            wait_seconds=args.wait_seconds,
+            visibility_seconds=args.visibility_seconds,
+        )
+        return 0
+    if args.command == "run":
+        from mlops_evaluation.handler import process_message
+        from mlops_evaluation.logs import configure_logging
+
+        configure_logging()
+        body = args.message or (args.message_file.read_text() if args.message_file else None)
+        body = body or os.environ.get("EVALUATION_TASK")
+        if not body:
+            print("give the task with --message, --message-file or EVALUATION_TASK", file=sys.stderr)
+            return 2
+        result = process_message(body)
+        print(json.dumps({"result": result}))
+        return 0
+    from mlops_evaluation.messages import EvaluationTask
+    from mlops_evaluation.worker import evaluate
+
+    task = EvaluationTask(
+        task_token="local",  # noqa: S106 - no workflow waits on a local scoring
+        run_id=1,
+        model_name="local",
+        model_id=args.model_id,
+        task_type=TaskType.FINETUNE if args.artifact else TaskType.EVAL_ONLY,
+        artifact_uri=str(Path(args.artifact).resolve())
+        if args.artifact and "://" not in args.artifact
+        else args.artifact,
+        eval_dataset_uri=str(Path(args.dataset).resolve()) if "://" not in args.dataset else args.dataset,
+        ml_score_threshold=args.threshold,
+    )
+    settings = get_settings()
+    outcome = evaluate(task, settings)
+    if args.rows is not None:
+        args.rows.write_text("".join(json.dumps(r.row()) + "\n" for r in outcome.results))
+    print(json.dumps(outcome.summary(settings), indent=2))
+    return 0 if outcome.verdict is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The Lambda entrypoint: an SQS batch of evaluation tasks, with partial batch failures.
+
+A record succeeds once its task token is answered (or found closed); it fails - and SQS redelivers
+it, then moves it to the DLQ - only when no answer could be sent. A message that is not a valid task
+is answered with `Evaluation.InvalidMessage` when it carries a task token, else it fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from mlops_evaluation import callback
+from mlops_evaluation.logs import configure_logging, log_context
+from mlops_evaluation.messages import InvalidMessage, parse_task
+from mlops_evaluation.settings import EvaluationSettings, get_settings
+from mlops_evaluation.worker import TaskResult, process_task
+
+log = logging.getLogger(__name__)
+
+
+def _fail(task_token: str, error: str, reason: str) -> TaskResult:
+    return "failed" if callback.send_failure(task_token, error, reason) else "token_closed"
+
+
+def process_message(body: str, settings: EvaluationSettings | None = None) -> TaskResult:
+    """Handle one message body (shared by the Lambda handler and the long-running consumer).
+    `settings` default to the environment's, read once per process."""
+    try:
+        task = parse_task(body)
+    except InvalidMessage as exc:
+        if exc.task_token is None:
+            log.error("unanswerable message (no task token): %s", exc.reason)
+            raise
+        log.error("invalid evaluation task: %s", exc.reason)
+        return _fail(exc.task_token, "Evaluation.InvalidMessage", exc.reason)
+    with log_context(run_id=task.run_id, execution_arn=task.execution_arn, model_name=task.model_name):
+        if settings is None:
+            try:
+                settings = get_settings()
+            except ValidationError as exc:
+                log.error("invalid worker settings: %s", exc)
+                return _fail(task.task_token, "Evaluation.Misconfigured", f"invalid worker settings: {exc}")
+        return process_task(task, settings)
+
+
+def record_handler(record: SQSRecord) -> TaskResult:
+    return process_message(record.body)
+
+
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    configure_logging()
+    # every failed record is reported in batchItemFailures, also when the whole batch failed
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,39 @@
+"""Lambda entrypoint (SQS event source with ReportBatchItemFailures); the local runner calls the
+same function. A record that fails (unknown run, malformed event, API down past the retries) is
+reported alone and comes back until the queue's redrive policy parks it in the DLQ."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mlops_contracts.api_client import ApiClient
+from mlops_projector.projector import project
+
+logger = Logger(service="projector")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@lru_cache(maxsize=1)
+def _api() -> ApiClient:
+    return ApiClient.from_env()
+
+
+def record_handler(record: SQSRecord) -> None:
+    outcome = project(_api(), json.loads(record.body))
+    logger.info(
+        "projected",
+        extra={"run_id": outcome.run_id, "event_type": outcome.event_type, "applied": outcome.applied},
+    )
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

@@ -1,0 +1,49 @@
+"""Entrypoints: the training queue's consumer (a Lambda in production, the local runner here) and
+the SageMaker completion handler. TRAINING_BACKEND=sagemaker|local chooses the backend (D4)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mlops_training.dispatch.local import dispatch_local
+from mlops_training.dispatch.messages import TrainingTask
+from mlops_training.dispatch.sagemaker import dispatch_sagemaker, handle_state_change
+
+logger = Logger(service="training-dispatcher")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def backend() -> str:
+    value = os.environ.get("TRAINING_BACKEND", "sagemaker")
+    if value not in ("sagemaker", "local"):
+        raise ValueError(f"TRAINING_BACKEND must be 'sagemaker' or 'local', got '{value}'")
+    return value
+
+
+def record_handler(record: SQSRecord) -> None:
+    task = TrainingTask.model_validate(json.loads(record.body))
+    logger.info("training task", extra={"run_id": task.run_id, "backend": backend()})
+    if backend() == "local":
+        dispatch_local(task, heartbeat_seconds=float(os.environ.get("TRAINING_HEARTBEAT_SECONDS", "60")))
+    else:
+        dispatch_sagemaker(task)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
+
+
+def completion_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge rule target for "SageMaker Training Job State Change"."""
+    outcome = handle_state_change(event)
+    logger.info("training job state", extra={"job": event["detail"]["TrainingJobName"], "outcome": outcome})
+    return {"outcome": outcome}

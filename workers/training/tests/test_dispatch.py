@@ -1,0 +1,234 @@
+"""Training dispatch: the local backend runs the entrypoint in a SageMaker layout and answers a real
+task token; the SageMaker backend's requests are checked against botocore's shapes (Stubber)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.stub import Stubber
+
+from mlops_contracts.aws import aws_client
+from mlops_devstack.testing import WaitingTask
+from mlops_training.dispatch import local, sagemaker
+from mlops_training.dispatch.handler import handler
+from mlops_training.dispatch.messages import TrainingTask
+
+BUCKET = "dispatch-test"
+
+# Stands in for the training program (its own tests live beside it): it reads the SageMaker
+# layout the dispatcher prepared and writes what a real job writes.
+FAKE_ENTRYPOINT = textwrap.dedent(
+    """
+    import json, sys, tarfile, pathlib
+    root = pathlib.Path(sys.argv[sys.argv.index("--root") + 1])
+    hp = json.loads((root / "input/config/hyperparameters.json").read_text())
+    rows = (root / "input/data/train").glob("*.jsonl")
+    lines = sum(len(p.read_text().splitlines()) for p in rows)
+    if hp.get("fail"):
+        (root / "output/failure").write_text("train.jsonl line 2: answer: Field required")
+        sys.exit(1)
+    (root / "model/metrics.json").write_text(json.dumps({"train_loss": 0.5, "rows": lines, "epochs": hp["epochs"]}))
+    with tarfile.open(root / "model/model.tar.gz", "w:gz") as tar:
+        tar.add(root / "model/metrics.json", arcname="metrics.json")
+    """
+)
+
+
+@pytest.fixture
+def fake_entrypoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "fake_train.py"
+    script.write_text(FAKE_ENTRYPOINT)
+    monkeypatch.setenv("TRAINING_ENTRYPOINT", f"{sys.executable} {script}")
+
+
+@pytest.fixture
+def dataset(emulator: Any) -> str:
+    s3 = aws_client("s3")
+    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=BUCKET, Key="train/abc/train.jsonl", Body=b'{"q": 1}\n{"q": 2}\n')
+    return f"s3://{BUCKET}/train/abc/train.jsonl"
+
+
+def task(token: str, dataset_uri: str, **hyperparameters: Any) -> TrainingTask:
+    return TrainingTask(
+        task_token=token,
+        run_id=7,
+        model_name="mistral-7b-rag-qa",
+        model_id="mistralai/Mistral-7B-v0.1",
+        train_dataset_uri=dataset_uri,
+        hyperparameters={"epochs": 2, "max_runtime_seconds": 600, **hyperparameters},
+        output_uri=f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/",
+    )
+
+
+def sqs_event(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": "m-1",
+                "receiptHandle": "rh",
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:mlops-training-queue",
+                "awsRegion": "eu-west-1",
+            }
+        ]
+    }
+
+
+def test_local_backend_trains_and_answers_the_token(
+    waiting_task: WaitingTask, dataset: str, fake_entrypoint: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAINING_BACKEND", "local")
+    body = task(waiting_task.token, dataset).model_dump()
+    assert handler(sqs_event(body), None) == {"batchItemFailures": []}
+    result = waiting_task.result()
+    assert result["status"] == "SUCCEEDED"
+    output = json.loads(result["output"])
+    assert output["artifact_uri"] == f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/model.tar.gz"
+    # hyperparameters reach the program as SageMaker passes them: strings
+    assert output["metrics"] == {"train_loss": 0.5, "rows": 2, "epochs": "2"}
+    artifact = aws_client("s3").get_object(Bucket=BUCKET, Key="mistral-7b-rag-qa/run-7/model.tar.gz")
+    assert artifact["Body"].read()[:2] == b"\x1f\x8b"  # gzip
+
+
+def test_local_backend_reports_the_failure_reason(
+    waiting_task: WaitingTask, dataset: str, fake_entrypoint: None
+) -> None:
+    local.dispatch_local(task(waiting_task.token, dataset, fail=True))
+    result = waiting_task.result()
+    assert result["status"] == "FAILED"
+    assert result["error"] == "TrainingFailed"
+
+
+def test_local_backend_stops_a_job_the_workflow_gave_up_on(
+    dataset: str, fake_entrypoint: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = tmp_path / "slow.py"
+    slow.write_text("import time; time.sleep(60)")
+    monkeypatch.setenv("TRAINING_ENTRYPOINT", f"{sys.executable} {slow}")
+    with pytest.raises(local.TrainingFailed, match="stopped waiting"):
+        local.run_training(task("token", dataset), heartbeat_seconds=0.3, beat=lambda _: False)
+    with pytest.raises(local.TrainingFailed, match="runtime limit"):
+        local.run_training(task("token", dataset), timeout_seconds=0.5, beat=lambda _: True)
+
+
+def test_bad_backend_and_bad_messages_fail_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # When every record fails, powertools raises so that Lambda retries the whole batch.
+    with pytest.raises(BatchProcessingError, match="train_dataset_uri"):
+        handler(sqs_event({"task_token": "t"}), None)
+    monkeypatch.setenv("TRAINING_BACKEND", "batch")
+    body = task("t", "s3://b/k.jsonl").model_dump()
+    with pytest.raises(BatchProcessingError, match="TRAINING_BACKEND must be"):
+        handler(sqs_event(body), None)
+
+
+def test_sagemaker_request_has_the_seeds_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = sagemaker.SageMakerSettings(
+        TRAINING_IMAGE="123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-training:abc",
+        SAGEMAKER_ROLE_ARN="arn:aws:iam::123456789012:role/mlops-sagemaker-execution",
+    )
+    request = sagemaker.create_job_request(
+        task("tok", "s3://data/train/t.jsonl", max_runtime_seconds=3600), settings
+    )
+    client = boto3.client(
+        "sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stub:
+        # Stubber validates the request against the real CreateTrainingJob input shape.
+        stub.add_response(
+            "create_training_job",
+            {"TrainingJobArn": "arn:aws:sagemaker:eu-west-1:123456789012:training-job/x"},
+            request,
+        )
+        client.create_training_job(**request)
+    assert request["TrainingJobName"] == "mistral-7b-rag-qa-run-7"
+    assert request["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+    assert request["EnableManagedSpotTraining"] is True
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert request["HyperParameters"]["epochs"] == "2"
+    assert request["HyperParameters"]["model_id"] == "mistralai/Mistral-7B-v0.1"
+    assert request["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/"
+    assert {"Key": "run_id", "Value": "7"} in request["Tags"]
+
+
+def _stub_describe(stub: Stubber, status: str, **extra: Any) -> None:
+    stub.add_response(
+        "describe_training_job",
+        {
+            "TrainingJobName": "mistral-7b-rag-qa-run-7",
+            "TrainingJobArn": "arn:aws:sagemaker:eu-west-1:123456789012:training-job/mistral-7b-rag-qa-run-7",
+            "ModelArtifacts": {
+                "S3ModelArtifacts": f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/output/model.tar.gz"
+            },
+            "TrainingJobStatus": status,
+            "SecondaryStatus": status,
+            "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+            "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            "CreationTime": "2026-11-23T10:00:00Z",
+            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/"},
+            **extra,
+        },
+        {"TrainingJobName": "mistral-7b-rag-qa-run-7"},
+    )
+
+
+@pytest.mark.parametrize("status", ["Completed", "Failed"])
+def test_completion_handler_answers_the_stored_token(
+    status: str, waiting_task: WaitingTask, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the dispatcher stored the token beside the job's output (real S3 in the emulator)
+    aws_client("s3").put_object(
+        Bucket=BUCKET,
+        Key="mistral-7b-rag-qa/run-7/task-token.json",
+        Body=json.dumps({"task_token": waiting_task.token}).encode(),
+    )
+    client = boto3.client(
+        "sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(client)
+    extra = (
+        {
+            "FinalMetricDataList": [
+                {"MetricName": "train_loss", "Value": 0.42, "Timestamp": "2026-11-23T11:00:00Z"}
+            ]
+        }
+        if status == "Completed"
+        else {"FailureReason": "AlgorithmError: CUDA out of memory"}
+    )
+    _stub_describe(stub, status, **extra)
+    real_client = sagemaker.aws_client
+    monkeypatch.setattr(sagemaker, "aws_client", lambda s: client if s == "sagemaker" else real_client(s))
+    event = {
+        "detail-type": "SageMaker Training Job State Change",
+        "source": "aws.sagemaker",
+        "detail": {"TrainingJobName": "mistral-7b-rag-qa-run-7", "TrainingJobStatus": status},
+    }
+    with stub:
+        outcome = sagemaker.handle_state_change(event)
+    result = waiting_task.result()
+    if status == "Completed":
+        assert outcome == "succeeded"
+        assert result["status"] == "SUCCEEDED"
+        assert json.loads(result["output"]) == {
+            "artifact_uri": f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/output/model.tar.gz",
+            "metrics": {"train_loss": 0.42},
+        }
+    else:
+        assert outcome == "failed"
+        assert result["status"] == "FAILED"
+        assert result["error"] == "TrainingFailed"
+    running = {**event, "detail": {**event["detail"], "TrainingJobStatus": "InProgress"}}
+    assert sagemaker.handle_state_change(running) is None

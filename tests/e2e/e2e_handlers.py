@@ -1,0 +1,56 @@
+"""Stand-ins for the training and evaluation workers in the workflow's end-to-end tests (issue #4,
+item 4): they answer the task token with the outcome the run's model name asks for, through the
+same queues and the same local runner as the real workers. Each branch of the release workflow is
+driven by a model name:
+    *-train-fails  training fails          *-eval-fails  evaluation fails
+    *-below        MLScore below threshold  anything else passes with MLScore 0.82
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlops_contracts.aws import aws_client
+
+SCORES = {"faithfulness": 0.9, "answer_relevancy": 0.8, "context_precision": 0.75, "context_recall": 0.8}
+
+
+def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(record["body"]) for record in event["Records"]]
+
+
+def training(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    sfn = aws_client("stepfunctions")
+    for task in _records(event):
+        if task["model_name"].endswith("-train-fails"):
+            sfn.send_task_failure(
+                taskToken=task["task_token"], error="TrainingFailed", cause="CUDA out of memory"
+            )
+        else:
+            artifact = f"{task['output_uri']}model.tar.gz"
+            sfn.send_task_success(
+                taskToken=task["task_token"],
+                output=json.dumps({"artifact_uri": artifact, "metrics": {"train_loss": 0.41}}),
+            )
+    return {"batchItemFailures": []}
+
+
+def evaluation(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    sfn = aws_client("stepfunctions")
+    for task in _records(event):
+        name = task["model_name"]
+        if name.endswith("-eval-fails"):
+            sfn.send_task_failure(
+                taskToken=task["task_token"], error="EvaluationFailed", cause="coverage 0.4 < 0.9"
+            )
+            continue
+        score = 0.55 if name.endswith("-below") else 0.82
+        outcome = {
+            "passed": score >= task["ml_score_threshold"],
+            "ml_score": score,
+            "scores": SCORES,
+            "coverage": 1.0,
+        }
+        sfn.send_task_success(taskToken=task["task_token"], output=json.dumps(outcome))
+    return {"batchItemFailures": []}

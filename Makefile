@@ -29,11 +29,12 @@ $(STAMP): $(PACKAGE_FILES)
 test: setup ## run every test (real PostgreSQL, the AWS emulator)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: setup $(CHECKOV_STAMP) ## ruff, mypy, hadolint, checkov (terraform/)
+lint: setup $(CHECKOV_STAMP) ## ruff, mypy, hadolint, actionlint, checkov (terraform/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint --failure-threshold style services/*/Dockerfile workers/*/Dockerfile
+	$(BIN)/actionlint
 	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
 
 $(CHECKOV_STAMP):
@@ -65,3 +66,11 @@ bench-eval: setup ## RAGAS scoring of 200 samples under a judge quota: the worke
 
 clean: ## remove local state (.local/: embedded database, Terraform state of the emulator, stack.env)
 	rm -rf .local
+
+ENV ?= prod
+.PHONY: plan deploy
+plan: ## terraform plan of terraform/envs/$(ENV) with this commit's images (AWS credentials, backend.hcl)
+	scripts/deploy.sh plan $(ENV)
+
+deploy: ## build and push every image (tag = the commit), then terraform apply terraform/envs/$(ENV)
+	scripts/deploy.sh deploy $(ENV)

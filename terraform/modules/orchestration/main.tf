@@ -94,6 +94,15 @@ data "aws_iam_policy_document" "this" {
       sid       = "EncryptWhatItPublishes"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = var.kms_key_arns_for_publishing
+
+      dynamic "condition" {
+        for_each = length(var.kms_key_aliases_for_publishing) > 0 ? [1] : []
+        content {
+          test     = "ForAnyValue:StringEquals"
+          variable = "kms:ResourceAliases"
+          values   = var.kms_key_aliases_for_publishing
+        }
+      }
     }
   }
 
@@ -115,7 +124,7 @@ data "aws_iam_policy_document" "this" {
 
 resource "aws_iam_role_policy" "this" {
   name   = "workflow"
-  role   = aws_iam_role.this.id
+  role   = aws_iam_role.this.name
   policy = data.aws_iam_policy_document.this.json
 }
 

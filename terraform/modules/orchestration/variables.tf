@@ -85,6 +85,12 @@ variable "kms_key_arns_for_publishing" {
   default     = []
 }
 
+variable "kms_key_aliases_for_publishing" {
+  description = "When set, use of kms_key_arns_for_publishing (e.g. the pattern `arn:...:key/*`) is limited to keys with one of these aliases (`alias/<name>`, kms:ResourceAliases)."
+  type        = list(string)
+  default     = []
+}
+
 variable "sagemaker_model_registry_arns" {
   description = "Model package groups and packages (ARN patterns) the workflow registers and tags candidates in."
   type        = list(string)

@@ -1,0 +1,237 @@
+# What each component's code calls (grep `aws_client(` in services/ and workers/), on this estate's
+# resources. The modules add the plumbing every role of their kind needs (logs, X-Ray, queue
+# consumption, image pull). tests/infra/test_prod_iam.py holds the expected table of every role.
+#
+# Resource "*" only where the action has no resource-level permissions: states:SendTask* (a task
+# token is the authorization), sagemaker:List* of the registry, X-Ray writes, ecr:GetAuthorizationToken,
+# cloudwatch:PutMetricData (scoped by a namespace condition).
+
+locals {
+  use_key = {
+    test     = "ForAnyValue:StringEquals"
+    variable = "kms:ResourceAliases"
+    values   = [local.kms_alias]
+  }
+}
+
+# App Runner: the API (mlops-api-role)
+data "aws_iam_policy_document" "api" {
+  #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions: states:SendTask* (authorized by the task token), sagemaker:ListModelPackage(Group)s, X-Ray writes; tests/infra/test_prod_iam.py lists them
+  statement {
+    sid       = "PublishOutboxEvents"
+    actions   = ["events:PutEvents", "events:DescribeEventBus"]
+    resources = [local.event_bus_arn]
+  }
+
+  statement {
+    sid       = "AnswerApprovalTasks"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadOwnSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["approval-signing-key"], local.secret_arns["api-bootstrap-key"]]
+  }
+
+  # The RDS-managed master secret (its name is RDS's): the one tagged with our instance.
+  statement {
+    sid       = "ReadDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["${local.arn}:secretsmanager:${local.region_acc}:secret:rds!db-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn"
+      values   = [module.database.instance_arn_pattern]
+    }
+  }
+
+  statement {
+    sid       = "ListModelRegistry"
+    actions   = ["sagemaker:ListModelPackageGroups", "sagemaker:ListModelPackages"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadModelRegistry"
+    actions   = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListTags"]
+    resources = module.sagemaker.model_registry_arns
+  }
+
+  statement {
+    sid       = "ManageDatasets"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = ["${local.datasets_arn}/*"]
+  }
+
+  statement {
+    sid       = "ReadEvaluationOutputs"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.model_outputs_arn}/*"]
+  }
+
+  statement {
+    sid       = "UseThePlatformKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_pattern]
+    condition {
+      test     = local.use_key.test
+      variable = local.use_key.variable
+      values   = local.use_key.values
+    }
+  }
+
+  statement {
+    sid       = "SendTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    resources = ["*"]
+  }
+}
+
+# Lambda: evaluation (mlops-eval-role)
+data "aws_iam_policy_document" "evaluation" {
+  statement {
+    sid       = "ReadDatasetsAndCandidates"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.datasets_arn}/*", "${local.model_outputs_arn}/*"]
+  }
+
+  statement {
+    sid       = "ListCandidates"
+    actions   = ["s3:ListBucket"]
+    resources = [local.datasets_arn, local.model_outputs_arn]
+  }
+
+  statement {
+    sid       = "WriteEvaluationOutputs"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.model_outputs_arn}/*"]
+  }
+
+  statement {
+    sid       = "EncryptOutputs"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [local.kms_key_pattern]
+    condition {
+      test     = local.use_key.test
+      variable = local.use_key.variable
+      values   = local.use_key.values
+    }
+  }
+
+  statement {
+    sid       = "Judge"
+    actions   = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    resources = local.judge_models
+  }
+
+  statement {
+    sid       = "AnswerEvaluationTasks"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadServiceKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["service-api-key"]]
+  }
+}
+
+# Lambda: training dispatcher (mlops-dispatcher-role)
+data "aws_iam_policy_document" "dispatcher" {
+  statement {
+    sid       = "StartTrainingJobs"
+    actions   = ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"]
+    resources = ["${local.arn}:sagemaker:${local.region_acc}:training-job/*"]
+  }
+
+  statement {
+    sid       = "PassTheTrainingRole"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.arn}:iam::${local.account_id}:role/${var.name}-sagemaker-role"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "KeepTheTaskToken"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.model_outputs_arn}/*"]
+  }
+}
+
+# Lambda: training completion (mlops-training-completion-role)
+data "aws_iam_policy_document" "completion" {
+  statement {
+    sid       = "DescribeTrainingJobs"
+    actions   = ["sagemaker:DescribeTrainingJob"]
+    resources = ["${local.arn}:sagemaker:${local.region_acc}:training-job/*"]
+  }
+
+  statement {
+    sid       = "ReadTheTaskToken"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.model_outputs_arn}/*"]
+  }
+
+  statement {
+    sid       = "AnswerTrainingTasks"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+    resources = ["*"]
+  }
+}
+
+# Lambda: approval requests (mlops-approval-role)
+data "aws_iam_policy_document" "approval" {
+  statement {
+    sid       = "NotifyApprovers"
+    actions   = ["sns:Publish"]
+    resources = [local.topic_arn]
+  }
+
+  statement {
+    sid       = "EncryptNotifications"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [local.kms_key_pattern]
+    condition {
+      test     = local.use_key.test
+      variable = local.use_key.variable
+      values   = local.use_key.values
+    }
+  }
+
+  statement {
+    sid       = "FailRefusedApprovals"
+    actions   = ["states:SendTaskFailure"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadServiceKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["service-api-key"]]
+  }
+}
+
+# Lambda: Teams formatter (mlops-teams-formatter-role)
+data "aws_iam_policy_document" "formatter" {
+  statement {
+    sid       = "ReadTeamsWebhook"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["teams-webhook"]]
+  }
+}
+
+# Lambda: projector (mlops-projector-role)
+data "aws_iam_policy_document" "projector" {
+  statement {
+    sid       = "ReadServiceKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["service-api-key"]]
+  }
+}

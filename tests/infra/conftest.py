@@ -1,0 +1,146 @@
+"""Fixtures of the infrastructure tests: `terraform/envs/prod` planned against the AWS emulator.
+
+A plan creates nothing: it reads the data sources (caller identity, availability zones) and computes
+what it would create, so the whole production estate plans against moto, even the services moto
+cannot create (App Runner, RDS options ...). The configuration is copied to a temporary directory
+with two override files: a local backend instead of S3 and a provider pointed at the emulator with
+its fake credentials. Every IAM policy of the estate is built from names, so the plan holds each
+policy document in full.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_devstack.emulator import Emulator
+from mlops_devstack.terraform import find_provider_mirror, find_terraform, write_cli_config
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+
+# The services whose endpoints the provider is pointed at (every one envs/prod uses).
+ENDPOINT_SERVICES = [
+    "apprunner",
+    "cloudwatch",
+    "ec2",
+    "ecr",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "rds",
+    "s3",
+    "sagemaker",
+    "secretsmanager",
+    "sfn",
+    "sns",
+    "sqs",
+    "sts",
+]
+
+PLAN_VARIABLES = {
+    "image_tag": "0123456789abcdef0123456789abcdef01234567",
+    "inference_image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-inference:test",
+    "alarm_emails": '["oncall@example.com"]',
+}
+
+
+def emulator_overrides(endpoint: str, region: str) -> str:
+    endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in ENDPOINT_SERVICES)
+    return f"""
+terraform {{
+  backend "local" {{}}
+}}
+
+provider "aws" {{
+  region                      = "{region}"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+"""
+
+
+def terraform_env(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
+    env.update(
+        TF_CLI_CONFIG_FILE=str(write_cli_config(find_provider_mirror(), work / "cli")),
+        TF_IN_AUTOMATION="1",
+        TF_INPUT="0",
+        CHECKPOINT_DISABLE="1",
+    )
+    return env
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
+    result = subprocess.run(
+        [str(find_terraform()), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, (
+        f"terraform {' '.join(args)} failed:\n{result.stdout[-4000:]}{result.stderr[-6000:]}"
+    )
+    return result.stdout
+
+
+def plan_prod(endpoint: str, region: str, work: Path) -> dict[str, Any]:
+    """`terraform show -json` of the plan of envs/prod against the emulator at `endpoint`."""
+    copy = work / "terraform"
+    shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.lock.hcl"))
+    config = copy / "envs" / "prod"
+    (config / "emulator_override.tf").write_text(emulator_overrides(endpoint, region))
+    env = terraform_env(work)
+    run(["init", "-input=false", "-no-color"], config, env)
+    args = ["plan", "-input=false", "-no-color", "-lock=false", "-out=prod.tfplan", f"-var=region={region}"]
+    args += [f"-var={name}={value}" for name, value in PLAN_VARIABLES.items()]
+    run(args, config, env)
+    plan: dict[str, Any] = json.loads(run(["show", "-json", "prod.tfplan"], config, env))
+    return plan
+
+
+def resources(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every resource of a planned_values module, its children's included."""
+    found = list(module.get("resources", []))
+    for child in module.get("child_modules", []):
+        found += resources(child)
+    return found
+
+
+class ProdPlan:
+    """The plan's JSON and what the tests look up in it."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        self.all = resources(plan["planned_values"]["root_module"])
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [r for r in self.all if r["type"] == kind]
+
+    def values(self, kind: str) -> list[dict[str, Any]]:
+        return [r["values"] for r in self.of_type(kind)]
+
+    def by_address(self, address: str) -> dict[str, Any]:
+        found = [r for r in self.all if r["address"] == address]
+        assert found, f"the plan creates no {address}"
+        return dict(found[0]["values"])
+
+
+@pytest.fixture(scope="session")
+def prod_plan(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> ProdPlan:
+    """The whole of envs/prod planned against the session's emulator (about 20 s)."""
+    return ProdPlan(plan_prod(emulator.endpoint, emulator.region, tmp_path_factory.mktemp("prod-plan")))

@@ -1,0 +1,199 @@
+"""Least privilege of every production role, read from the plan of envs/prod (every policy document
+is built from names, so the plan holds it in full).
+
+EXPECTED is the table of what each role may do: a new permission fails here until it is added on
+purpose. No action is a wildcard; a resource is "*" only for the actions listed in STAR_ALLOWED,
+which AWS does not let a policy scope to a resource."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+ProdPlan = Any  # conftest.ProdPlan
+
+LAMBDA_BASE = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "kms:Decrypt",
+}
+SQS_CONSUMER = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+ECR_PULL = {
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetAuthorizationToken",
+}
+
+EXPECTED: dict[str, set[str]] = {
+    "mlops-api-role": {
+        "events:PutEvents", "events:DescribeEventBus",
+        "states:SendTaskSuccess", "states:SendTaskFailure",
+        "secretsmanager:GetSecretValue",
+        "sagemaker:ListModelPackageGroups", "sagemaker:ListModelPackages",
+        "sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListTags",
+        "s3:PutObject", "s3:GetObject", "s3:DeleteObject",
+        "kms:Decrypt", "kms:GenerateDataKey",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    },
+    "mlops-ui-role": set(),  # the dashboard talks only to the API
+    "mlops-api-ecr-access": ECR_PULL | {"ecr:DescribeImages", "kms:Decrypt"},
+    "mlops-ui-ecr-access": ECR_PULL | {"ecr:DescribeImages", "kms:Decrypt"},
+    "mlops-eval-role": LAMBDA_BASE | SQS_CONSUMER | {
+        "s3:GetObject", "s3:ListBucket", "s3:PutObject", "kms:GenerateDataKey",
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream",
+        "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+        "secretsmanager:GetSecretValue",
+    },
+    "mlops-dispatcher-role": LAMBDA_BASE | SQS_CONSUMER | {
+        "sagemaker:CreateTrainingJob", "sagemaker:AddTags", "iam:PassRole", "s3:PutObject",
+    },
+    "mlops-training-completion-role": LAMBDA_BASE | {
+        "sagemaker:DescribeTrainingJob", "s3:GetObject", "states:SendTaskSuccess", "states:SendTaskFailure",
+    },
+    "mlops-approval-role": LAMBDA_BASE | SQS_CONSUMER | {
+        "sns:Publish", "kms:GenerateDataKey", "states:SendTaskFailure", "secretsmanager:GetSecretValue",
+    },
+    "mlops-teams-formatter-role": LAMBDA_BASE | SQS_CONSUMER | {"secretsmanager:GetSecretValue"},
+    "mlops-projector-role": LAMBDA_BASE | SQS_CONSUMER | {"secretsmanager:GetSecretValue"},
+    "mlops-sagemaker-role": ECR_PULL | {
+        "s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey",
+        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "cloudwatch:PutMetricData",
+    },
+    "mlops-release-workflow": {
+        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "sqs:SendMessage", "events:PutEvents", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
+        "sagemaker:CreateModelPackageGroup", "sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage",
+        "sagemaker:DescribeModelPackage", "sagemaker:AddTags",
+    },
+    "mlops-events-start-executions": {"states:StartExecution"},
+    "vpc-mlops-flow-logs": {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+}  # fmt: skip
+
+# Actions AWS authorizes on "*" only (no resource-level permissions), by role.
+STAR_ALLOWED: dict[str, set[str]] = {
+    "mlops-api-role": {
+        "states:SendTaskSuccess", "states:SendTaskFailure",  # the task token is the authorization
+        "sagemaker:ListModelPackageGroups", "sagemaker:ListModelPackages",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    },
+    "mlops-api-ecr-access": {"ecr:GetAuthorizationToken"},
+    "mlops-ui-ecr-access": {"ecr:GetAuthorizationToken"},
+    "mlops-eval-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                        "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"},
+    "mlops-dispatcher-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+    "mlops-training-completion-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                                       "states:SendTaskSuccess", "states:SendTaskFailure"},
+    "mlops-approval-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "states:SendTaskFailure"},
+    "mlops-teams-formatter-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+    "mlops-projector-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+    "mlops-sagemaker-role": {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"},
+    "mlops-release-workflow": {
+        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    },
+}  # fmt: skip
+
+ACCOUNT = "123456789012"  # the emulator's
+KEY_ACTIONS_PREFIX = "kms:"
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.fixture(scope="module")
+def statements(prod_plan: ProdPlan) -> dict[str, list[dict[str, Any]]]:
+    """Every Allow statement of every role's inline policies, by role name."""
+    by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for policy in prod_plan.values("aws_iam_role_policy"):
+        assert policy.get("policy"), f"the policy of {policy['role']} is not known at plan time"
+        for statement in json.loads(policy["policy"])["Statement"]:
+            by_role[policy["role"]].append(statement)
+    return by_role
+
+
+def test_every_role_is_in_the_table(prod_plan: ProdPlan) -> None:
+    roles = {role["name"] for role in prod_plan.values("aws_iam_role")}
+    assert roles == set(EXPECTED), "a role was added or removed: update EXPECTED on purpose"
+    assert not prod_plan.of_type("aws_iam_role_policy_attachment"), "no managed policy: inline, reviewed here"
+    assert not prod_plan.of_type("aws_iam_policy")
+
+
+@pytest.mark.parametrize("role", sorted(EXPECTED))
+def test_role_allows_exactly_the_expected_actions(
+    role: str, statements: dict[str, list[dict[str, Any]]]
+) -> None:
+    actions = {a for s in statements.get(role, []) if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
+    assert actions == EXPECTED[role], (
+        f"{role}: unexpected {sorted(actions - EXPECTED[role])}, missing {sorted(EXPECTED[role] - actions)}"
+    )
+
+
+@pytest.mark.parametrize("role", sorted(EXPECTED))
+def test_no_wildcards_and_resources_scoped_to_the_estate(
+    role: str, statements: dict[str, list[dict[str, Any]]]
+) -> None:
+    for statement in statements.get(role, []):
+        assert statement["Effect"] == "Allow", f"{role}: only Allow statements in identity policies"
+        assert "NotAction" not in statement
+        assert "NotResource" not in statement
+        actions = _as_list(statement["Action"])
+        for action in actions:
+            assert "*" not in action, f"{role}: wildcard action {action}"
+        resources = _as_list(statement["Resource"])
+        if "*" in resources:
+            assert resources == ["*"]
+            extra = set(actions) - STAR_ALLOWED.get(role, set())
+            assert not extra, f"{role}: {sorted(extra)} on Resource '*'"
+            if "cloudwatch:PutMetricData" in actions:
+                assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+            continue
+        for resource in resources:
+            assert resource.startswith("arn:aws:"), resource
+            service, region, account = resource.split(":")[2:5]
+            if service in ("s3", "bedrock"):
+                assert resource.split(":::")[-1].startswith("mlops-") or service == "bedrock", resource
+            else:
+                assert account == ACCOUNT, f"{role}: {resource} is outside this account"
+                assert region in ("eu-west-1", ""), resource
+            assert not resource.endswith(":*") or "log-group:" in resource, f"{role}: {resource} is too broad"
+        if any(a.startswith(KEY_ACTIONS_PREFIX) for a in actions):
+            # the key pattern is narrowed to the platform's key by its alias
+            assert resources == [f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/*"]
+            assert statement["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"] == "alias/mlops"
+
+
+def test_pass_role_only_to_sagemaker(statements: dict[str, list[dict[str, Any]]]) -> None:
+    passing = [
+        (role, s) for role, ss in statements.items() for s in ss if "iam:PassRole" in _as_list(s["Action"])
+    ]
+    assert [role for role, _ in passing] == ["mlops-dispatcher-role"]
+    (_, statement) = passing[0]
+    assert statement["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-role"
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_roles_trust_only_their_service(prod_plan: ProdPlan) -> None:
+    trusted = {
+        "mlops-api-role": "tasks.apprunner.amazonaws.com",
+        "mlops-ui-role": "tasks.apprunner.amazonaws.com",
+        "mlops-api-ecr-access": "build.apprunner.amazonaws.com",
+        "mlops-ui-ecr-access": "build.apprunner.amazonaws.com",
+        "mlops-sagemaker-role": "sagemaker.amazonaws.com",
+        "mlops-release-workflow": "states.amazonaws.com",
+        "mlops-events-start-executions": "events.amazonaws.com",
+        "vpc-mlops-flow-logs": "vpc-flow-logs.amazonaws.com",
+    }
+    for role in prod_plan.values("aws_iam_role"):
+        (statement,) = json.loads(role["assume_role_policy"])["Statement"]
+        expected = trusted.get(role["name"], "lambda.amazonaws.com")
+        assert statement["Principal"] == {"Service": expected}, role["name"]

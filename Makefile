@@ -64,6 +64,10 @@ bench-training: setup ## training loop vs HF Trainer+peft (needs a CUDA GPU; say
 bench-eval: setup ## RAGAS scoring of 200 samples under a judge quota: the worker vs ragas.evaluate defaults
 	$(BIN)/python workers/evaluation/bench/bench_eval.py $(BENCH_ARGS)
 
+.PHONY: demo
+demo: setup ## the newcomer's path: samples + offline model -> fine-tune -> evaluation -> approval -> registry
+	$(BIN)/python -m mlops_devstack demo $(DEMO_ARGS)
+
 clean: ## remove local state (.local/: embedded database, Terraform state of the emulator, stack.env)
 	rm -rf .local
 

@@ -305,3 +305,14 @@ def release_factory(
 @pytest.fixture(scope="session")
 def release(release_factory: Callable[[dict[str, str]], Release]) -> Release:
     return release_factory({"training": "e2e_handlers:training", "evaluation": "e2e_handlers:evaluation"})
+
+
+@pytest.fixture(scope="session")
+def real_release(release_factory: Callable[[dict[str, str]], Release]) -> Release:
+    """The platform with the real training and evaluation workers (test_real_workers, test_demo)."""
+    return release_factory(
+        {
+            "training": "mlops_training.dispatch.handler:handler",
+            "evaluation": "mlops_evaluation.handler:handler",
+        }
+    )

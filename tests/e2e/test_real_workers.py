@@ -4,7 +4,6 @@ evaluation worker scores the candidate with JUDGE=local. Then a person approves 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,6 @@ from mlops_devstack.tiny_model import build_tiny_model
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts = [" ".join(str(v) for v in row.values()) for row in (QA_ROW, EVAL_ROW)] * 50
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", texts)
-
-
-@pytest.fixture(scope="session")
-def real_release(release_factory: Callable[[dict[str, str]], Release]) -> Release:
-    return release_factory(
-        {
-            "training": "mlops_training.dispatch.handler:handler",
-            "evaluation": "mlops_evaluation.handler:handler",
-        }
-    )
 
 
 def test_finetune_with_the_real_workers(real_release: Release, tiny_model: Path) -> None:

@@ -1,4 +1,4 @@
-"""`python -m mlops_devstack dev|migrate`: the local stack of `make dev`."""
+"""`python -m mlops_devstack dev|migrate|demo`: the local stack of `make dev`, and `make demo`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from mlops_devstack.demo.cli import add_arguments as add_demo_arguments
+from mlops_devstack.demo.cli import run as run_demo_command
 from mlops_devstack.stack import StackError, run_dev, run_migrate
 
 
@@ -17,9 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--emulator-port", type=int, default=None)
     dev.add_argument("--ui-port", type=int, default=None)
     sub.add_parser("migrate", help="migrate DATABASE_URL, or the embedded database")
+    demo = sub.add_parser("demo", help="a finetune run of the samples from launch to approval (make demo)")
+    add_demo_arguments(demo)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "demo":
+            return run_demo_command(args)
         if args.command == "dev":
             return run_dev(api_port=args.api_port, emulator_port=args.emulator_port, ui_port=args.ui_port)
         return run_migrate()

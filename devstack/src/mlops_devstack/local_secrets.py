@@ -31,7 +31,7 @@ class LocalSecretError(RuntimeError):
     pass
 
 
-def _write_private(path: Path, value: str) -> None:
+def write_private(path: Path, value: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
@@ -88,7 +88,7 @@ def api_key(
         why = "is not in this database" if found is None else f"has the role {found}, not {role}"
         say(f"the key in {path} {why} (stale .local/ state or another DATABASE_URL): making a new one")
     key = create_key(database_url, name=name, role=role)
-    _write_private(path, key)
+    write_private(path, key)
     return key
 
 
@@ -100,7 +100,7 @@ def approval_signing_key(path: Path, say: Callable[[str], None] = lambda _: None
     if key is not None:
         say(f"{path} holds a key shorter than {MIN_SIGNING_KEY_LENGTH} characters: generating a new one")
     key = secrets.token_urlsafe(48)
-    _write_private(path, key)
+    write_private(path, key)
     return key
 
 

@@ -5,7 +5,8 @@ The emulator keeps everything in memory, so every start needs the AWS resources 
 applies the Terraform of envs/local (DESIGN D3: no Python code declares an AWS resource) and records
 what Terraform sent; later starts replay that recording and check the result (`apply_cache`), until
 anything under terraform/ changes. Terraform's outputs become the services' environment and
-`.local/stack.env`.
+`.local/stack.env`. The newcomer's inputs come with it: the offline base model (`base_model`) and the
+sample datasets, registered once through the API (`samples`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_devstack.apply_cache import ApplyCache, CacheKey, cache_key, emulator_clients, provision
+from mlops_devstack.base_model import DEFAULT_BASE_MODEL_ENV, ensure_tiny_model
 from mlops_devstack.emulator import Emulator, PortInUse, port_is_free
 from mlops_devstack.local_secrets import (
     APPROVAL_SIGNING_SECRET_ID,
@@ -34,6 +36,7 @@ from mlops_devstack.local_secrets import (
 )
 from mlops_devstack.paths import local_dir, repo_root
 from mlops_devstack.postgres import create_database, start_embedded
+from mlops_devstack.samples import RegisteredDataset, SampleError, register_samples, sample_datasets
 from mlops_devstack.terraform import ApplyProgress, LocalStack, TerraformError, write_env_file
 
 DEFAULT_API_PORT = 8000
@@ -377,7 +380,7 @@ def _signals() -> Iterator[None]:
 
 
 def _service_environment(
-    *, url: str, stack_env: dict[str, str], ports: Ports, workers_key: str
+    *, url: str, stack_env: dict[str, str], ports: Ports, workers_key: str, base_model: str | None = None
 ) -> dict[str, str]:
     """What the API, the workers and the dashboard read (D4: the same settings as on AWS)."""
     api_url = f"http://127.0.0.1:{ports.api}"
@@ -393,6 +396,8 @@ def _service_environment(
         "JUDGE": "local",
         "LOG_FORMAT": "text",
     }
+    if base_model:
+        defaults[DEFAULT_BASE_MODEL_ENV] = base_model  # the dashboard's suggested base model
     for name, value in defaults.items():
         env[name] = os.environ.get(name, value)
     return env
@@ -454,7 +459,17 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
     except LocalSecretError as exc:
         raise StackError(str(exc)) from exc
 
-    env = _service_environment(url=url, stack_env=stack_env, ports=ports, workers_key=workers)
+    _step("offline base model (.local/models/tiny-llm: built once, tokenizer trained on samples/)")
+    try:
+        tiny_model = ensure_tiny_model()
+    except Exception as exc:
+        raise StackError(
+            f"building the offline base model failed: {exc}; `make clean` resets .local/"
+        ) from exc
+
+    env = _service_environment(
+        url=url, stack_env=stack_env, ports=ports, workers_key=workers, base_model=str(tiny_model)
+    )
     os.environ.update(env)
     api_url = env["API_URL"]
 
@@ -467,6 +482,9 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
 
     _step("local runner (the workers' handlers on their queues)")
     dev.runner = _start_runner()
+
+    _step("sample datasets (samples/) -> the API")
+    samples_line = _register_samples(api_url, admin, emulator_clients(emulator.endpoint, region)("s3"))
 
     ui_line = "  Dashboard  not started: services/ui has no mlops_ui/app.py yet"
     if app is not None:
@@ -495,12 +513,36 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
         f"  Emulator   {emulator.endpoint}  (AWS_ENDPOINT_URL for the AWS CLI / boto3)\n"
         f"  AWS names  {stack_env_file()}  (`set -a; . .local/stack.env; set +a` to use them)\n"
         f"  Admin key  {admin}  (also in .local/admin-api-key)\n"
+        f"  Samples    {samples_line}\n"
+        f"  Base model {env[DEFAULT_BASE_MODEL_ENV]}  (the dashboard's suggestion; `make demo` runs it end to end)\n"
         f"  Workers    {', '.join(m.name for m in dev.runner.mappings)} (service key in .local/workers-api-key)\n"
         f"  Database   {url}\n"
         "Press Ctrl-C to stop.",
         flush=True,
     )
     return dev.watch()
+
+
+def _register_samples(api_url: str, admin_key: str, s3: Any) -> str:
+    """Upload the samples once (found again by name and sha256 later); a failure leaves the stack
+    running, with a note."""
+    from mlops_contracts.api_client import ApiClient
+
+    api = ApiClient(api_url, admin_key, timeout=60)
+    try:
+        registered = register_samples(api, sample_datasets(), s3=s3)
+    except SampleError as exc:
+        _note(f"the sample datasets were not registered: {exc}")
+        return f"not registered ({exc})"
+    finally:
+        api.close()
+    _note(", ".join(_describe(d) for d in registered.values()))
+    return ", ".join(f"#{d.id} {d.name}" for d in registered.values())
+
+
+def _describe(dataset: RegisteredDataset) -> str:
+    how = {"uploaded": "uploaded", "found": "already registered", "restored": "object restored in S3"}
+    return f"{dataset.name} #{dataset.id} ({dataset.row_count} rows, {how[dataset.action]})"
 
 
 def _start_runner() -> Any:

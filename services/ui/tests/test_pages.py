@@ -93,6 +93,18 @@ def test_runs_table_filters_and_refreshes_while_runs_are_active(
 # --- launch ------------------------------------------------------------------------------------------
 
 
+def test_launch_suggests_the_stacks_base_model(
+    app, datasets: dict[str, int], kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make dev` passes its offline tiny model's path; a hub id stays the default elsewhere.
+    at = app("operator", "views/launch.py")
+    assert at.text_input(key="launch_model_id").value == "mistralai/Mistral-7B-v0.1"
+    monkeypatch.setenv("DEFAULT_BASE_MODEL", "/work/.local/models/tiny-llm")
+    at = app("operator", "views/launch.py")
+    kit.no_exception(at)
+    assert at.text_input(key="launch_model_id").value == "/work/.local/models/tiny-llm"
+
+
 def test_launch_shows_api_errors_next_to_the_field_then_launches(
     app, clients: Clients, datasets: dict[str, int], kit
 ) -> None:

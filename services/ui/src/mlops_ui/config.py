@@ -15,6 +15,11 @@ class Settings(BaseSettings):
         description="Base URL of the platform API (the dashboard talks to nothing else)",
     )
     api_timeout_seconds: float = Field(default=15.0, gt=0, validation_alias="API_TIMEOUT_SECONDS")
+    default_base_model: str = Field(
+        default="mistralai/Mistral-7B-v0.1",
+        validation_alias="DEFAULT_BASE_MODEL",
+        description="The launch form's suggested base model id; `make dev` sets it to its offline tiny model",
+    )
     refresh_seconds: float = Field(
         default=5.0,
         ge=1,

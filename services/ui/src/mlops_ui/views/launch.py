@@ -134,8 +134,8 @@ def render() -> None:
         with c2:
             model_id = st.text_input(
                 "Base model id",
-                value="mistralai/Mistral-7B-v0.1",
-                help="A hub id, an s3:// URI or an absolute local path",
+                value=get_settings().default_base_model,
+                help="A hub id, an s3:// URI or an absolute local path (suggested: DEFAULT_BASE_MODEL)",
                 key="launch_model_id",
             )
             field_error("model_id")

@@ -1,0 +1,61 @@
+"""`make demo`'s path (mlops_devstack.demo.flow.run_demo) on the e2e platform with the real workers:
+the samples and the offline tiny model through a LoRA fine-tune, the offline judge, an approver's
+decision and the registry, then the report the demo prints."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from conftest import Release
+from mlops_devstack.demo.flow import DemoConfig, DemoKeys, PhaseClock, PhaseTimeouts, run_demo
+from mlops_devstack.demo.progress import LineProgress
+from mlops_devstack.demo.report import print_report
+
+
+def test_the_demo_reaches_approved_and_go_prod(
+    real_release: Release, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    out = io.StringIO()
+    clock = PhaseClock()
+    clock.record("stack start", 0.0, "the e2e stack (fixtures)")
+    config = DemoConfig(
+        model_dir=tmp_path_factory.mktemp("models") / "tiny-llm",
+        # fewer steps than `make demo`: the path is the same, the test stays short
+        hyperparameters={"epochs": 2, "batch_size": 8, "max_seq_length": 128, "learning_rate": 0.005},
+        timeouts=PhaseTimeouts(training=240, evaluation=240, approval=60, registry=30),
+        poll_seconds=0.5,  # the e2e stack's approval timeout is seconds, not 72 h
+    )
+    keys = DemoKeys(operator=real_release.keys["operator"], approver=real_release.keys["approver"])
+
+    result = run_demo(real_release.api.base_url, keys, config, LineProgress(out, clock.started), clock)
+    print_report(Console(file=out, width=160, highlight=False), result)
+    report = out.getvalue()
+    print(report)  # pytest shows it when an assertion fails
+
+    assert result.run["status"] == "approved"
+    assert result.version["approval_status"] == "Approved"
+    assert result.version["tags"]["deployment_status"] == "go_prod"
+    package = real_release.package(config.model_name)  # the emulator's registry itself agrees
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["tags"]["deployment_status"] == "go_prod"
+    assert package["tags"]["validation"] == "validated"
+    assert {d.action for d in result.datasets.values()} == {"uploaded"}
+
+    assert "-> training" in report  # the live lines
+    assert f"run #{result.run['id']} evaluating" in report
+    for section in ("Timeline", "MLScore breakdown", "Model registry", "Phase timings"):
+        assert section in report
+    for line in (
+        "run.training_done",
+        "awaiting_approval -> approved",
+        "faithfulness",
+        "context_recall",
+        "go_prod",
+    ):
+        assert line in report
+    assert f"threshold {config.ml_score_threshold:g}: PASS" in report
+    for phase in ("stack start", "preparation", "training", "evaluation", "approval", "registry", "total"):
+        assert phase in report.split("Phase timings", 1)[1]

@@ -242,6 +242,28 @@ def test_the_key_covers_the_real_terraform_tree(tmp_path: Path) -> None:
     assert again.changed(key.inputs) == ["terraform/templates/release_workflow.asl.json"]
 
 
+def test_the_key_leaves_out_what_envs_local_never_reads(tmp_path: Path) -> None:
+    root = tmp_path / "terraform"
+    shutil.copytree(
+        repo_root() / "terraform", root, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl")
+    )
+    stack = LocalStack(state_dir=tmp_path / "state", config_dir=root / "envs" / "local")
+    key = cache_key(stack, terraform_root=root, port=4566, region="eu-west-1")
+    # a module's own module (storage -> ./bucket) is an input; the production-only parts are not
+    assert "terraform/modules/storage/bucket/main.tf" in key.inputs
+    assert not any(name.startswith(("terraform/envs/prod/", "terraform/bootstrap/")) for name in key.inputs)
+    assert "terraform/modules/network/main.tf" not in key.inputs
+
+    for edited in ("envs/prod/main.tf", "modules/network/main.tf", "bootstrap/main.tf"):
+        (root / edited).write_text((root / edited).read_text() + "\n# edited\n")
+    assert cache_key(stack, terraform_root=root, port=4566, region="eu-west-1").digest == key.digest
+
+    called = root / "modules" / "storage" / "bucket" / "main.tf"
+    called.write_text(called.read_text() + "\n# edited\n")
+    again = cache_key(stack, terraform_root=root, port=4566, region="eu-west-1")
+    assert again.changed(key.inputs) == ["terraform/modules/storage/bucket/main.tf"]
+
+
 # -- record, replay, verify -----------------------------------------------------------------------
 
 

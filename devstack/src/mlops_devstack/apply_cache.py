@@ -6,7 +6,10 @@ inside the AWS provider); replaying the requests that apply made takes a few sec
 the only source of truth (DESIGN D3): the cache holds nothing but what Terraform itself sent and the
 state it wrote, and it is used only when everything that determines that result is unchanged:
 
-- every file under terraform/ (modules, envs, routing.json, the ASL template),
+- every file under terraform/ that envs/local can read: its own files, the modules it calls (and
+  theirs), and the shared files outside envs/ and modules/ (routing.json, the ASL template); the
+  other envs, the modules only they call and the bootstrap root are left out, so that editing the
+  production estate does not cost every local start a full apply,
 - the emulator's port (it is in the queue URLs) and region,
 - the versions of moto, Terraform and the hashicorp/aws provider,
 - the source of our moto extension and of the recorder, and the cache format.
@@ -29,6 +32,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import secrets
 import shutil
 import time
@@ -84,6 +88,44 @@ def terraform_files(root: Path) -> list[Path]:
     return files
 
 
+# Terraform requires a module's `source` to be a literal string, so local calls can be read without
+# an HCL parser (a registry or git source never starts with "./" or "../").
+_LOCAL_MODULE_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]+)"', re.MULTILINE)
+
+
+def called_modules(config_dir: Path) -> set[Path]:
+    """The directories of every local module `config_dir` calls, directly or through other modules."""
+    found: set[Path] = set()
+    pending = [config_dir.resolve()]
+    while pending:
+        directory = pending.pop()
+        for tf in sorted(directory.glob("*.tf")):
+            for source in _LOCAL_MODULE_SOURCE.findall(tf.read_text()):
+                module = (directory / source).resolve()
+                if module not in found:
+                    found.add(module)
+                    pending.append(module)
+    return found
+
+
+def apply_inputs(root: Path, config_dir: Path) -> list[Path]:
+    """The files under `root` an apply of `config_dir` can read: see the module docstring."""
+    config_dir = config_dir.resolve()
+    modules = called_modules(config_dir)
+    top = root.resolve()
+
+    def used(path: Path) -> bool:
+        resolved = path.resolve()
+        parts = resolved.relative_to(top).parts
+        if parts[0] in ("envs", "bootstrap"):
+            return resolved.is_relative_to(config_dir)
+        if parts[0] == "modules":
+            return any(resolved.is_relative_to(module) for module in modules)
+        return True
+
+    return [path for path in terraform_files(root) if used(path)]
+
+
 def cache_key(
     stack: LocalStack,
     *,
@@ -109,7 +151,7 @@ def cache_key(
     for module in (moto_ext, recorder):
         source = Path(str(module.__file__))
         inputs[f"mlops_devstack/{source.name}"] = _digest(source.read_bytes())
-    for path in terraform_files(terraform_root):
+    for path in apply_inputs(terraform_root, stack.config_dir):
         inputs[f"{terraform_root.name}/{path.relative_to(terraform_root)}"] = _digest(path.read_bytes())
     return CacheKey(_digest(json.dumps(inputs, sort_keys=True).encode()), inputs)
 

@@ -16,7 +16,7 @@ from mlops_devstack.local_secrets import (
     api_key,
     approval_signing_key,
     key_role,
-    put_signing_key,
+    put_secret_value,
 )
 from mlops_devstack.stack import Ports, StackError, _service_environment, ui_app
 
@@ -71,10 +71,10 @@ def test_the_signing_key_goes_into_the_declared_secret(emulator: Emulator) -> No
     client = aws_client("secretsmanager")
     name = f"test/approval-signing-key-{free_port()}"
     client.create_secret(Name=name, Description="declared by Terraform in the real stack")
-    put_signing_key(client, "k" * 64, secret_id=name)
+    put_secret_value(client, "k" * 64, secret_id=name)
     assert client.get_secret_value(SecretId=name)["SecretString"] == "k" * 64
     with pytest.raises(LocalSecretError, match="does not exist in the emulator"):
-        put_signing_key(client, "k" * 64, secret_id=f"{name}-undeclared")
+        put_secret_value(client, "k" * 64, secret_id=f"{name}-undeclared")
 
 
 def test_a_stale_key_file_is_replaced(migrated_database_url: str, tmp_path: Path) -> None:

@@ -104,8 +104,8 @@ def approval_signing_key(path: Path, say: Callable[[str], None] = lambda _: None
     return key
 
 
-def put_signing_key(secretsmanager: Any, value: str, secret_id: str = APPROVAL_SIGNING_SECRET_ID) -> None:
-    """Store the key as the value of the Terraform-declared secret."""
+def put_secret_value(secretsmanager: Any, value: str, secret_id: str = APPROVAL_SIGNING_SECRET_ID) -> None:
+    """Store `value` as the value of the Terraform-declared secret `secret_id`."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -117,6 +117,6 @@ def put_signing_key(secretsmanager: Any, value: str, secret_id: str = APPROVAL_S
                 f"the secret '{secret_id}' does not exist in the emulator: terraform/modules/secrets "
                 "declares it; was it removed from terraform/?"
             ) from exc
-        raise LocalSecretError(f"storing the approval signing key in '{secret_id}' failed ({code})") from exc
+        raise LocalSecretError(f"storing a value in the secret '{secret_id}' failed ({code})") from exc
     except BotoCoreError as exc:
-        raise LocalSecretError(f"storing the approval signing key in '{secret_id}' failed ({exc})") from exc
+        raise LocalSecretError(f"storing a value in the secret '{secret_id}' failed ({exc})") from exc

@@ -32,11 +32,12 @@ from mlops_devstack.local_secrets import (
     LocalSecretError,
     api_key,
     approval_signing_key,
-    put_signing_key,
+    put_secret_value,
 )
 from mlops_devstack.paths import local_dir, repo_root
 from mlops_devstack.postgres import create_database, start_embedded
 from mlops_devstack.samples import RegisteredDataset, SampleError, register_samples, sample_datasets
+from mlops_devstack.teams_inbox import TEAMS_WEBHOOK_SECRET_ID, TeamsInbox
 from mlops_devstack.terraform import ApplyProgress, LocalStack, TerraformError, write_env_file
 
 DEFAULT_API_PORT = 8000
@@ -323,6 +324,7 @@ class DevStack:
     api: subprocess.Popen[bytes] | None = None
     runner: Any = None
     ui: subprocess.Popen[bytes] | None = None
+    teams_inbox: TeamsInbox | None = None
     database_started: bool = False
     warned: set[str] = field(default_factory=set)
 
@@ -337,6 +339,9 @@ class DevStack:
         _stop_process(self.ui, "the dashboard")
         _stop_process(self.api, "the API")
         _stop_children()
+        if self.teams_inbox is not None:
+            self.teams_inbox.stop()
+            self.teams_inbox = None
         if self.emulator is not None:
             _step("stopping the AWS emulator")
             self.emulator.stop()
@@ -430,6 +435,21 @@ def run_dev(*, api_port: int | None, emulator_port: int | None, ui_port: int | N
                 signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _teams_channel(dev: DevStack, secretsmanager: Any, local: Path) -> str:
+    """Put a webhook URL into the Terraform-declared secret the Teams formatter reads: TEAMS_WEBHOOK_URL
+    (a real channel) when set, else a local inbox that keeps the cards. Returns the summary line."""
+    _step(f"Teams webhook -> Secrets Manager '{TEAMS_WEBHOOK_SECRET_ID}'")
+    url = os.environ.get("TEAMS_WEBHOOK_URL", "").strip()
+    if url:
+        line = "TEAMS_WEBHOOK_URL (cards go to your channel)"
+    else:
+        dev.teams_inbox = TeamsInbox(local / "teams-inbox.jsonl", say=_note).start()
+        url = dev.teams_inbox.url
+        line = f"cards are printed here and kept in .local/teams-inbox.jsonl ({url})"
+    put_secret_value(secretsmanager, url, secret_id=TEAMS_WEBHOOK_SECRET_ID)
+    return line
+
+
 def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str, app: Path | None) -> int:
     _step("PostgreSQL (embedded, .local/postgres)" if not os.environ.get("DATABASE_URL") else "PostgreSQL")
     url = database_url()
@@ -452,7 +472,8 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
     try:
         _step(f"approval link signing key -> Secrets Manager '{APPROVAL_SIGNING_SECRET_ID}'")
         signing_key = approval_signing_key(local / "approval-signing-key", say=_note)
-        put_signing_key(emulator_clients(emulator.endpoint, region)("secretsmanager"), signing_key)
+        put_secret_value(emulator_clients(emulator.endpoint, region)("secretsmanager"), signing_key)
+        teams_line = _teams_channel(dev, emulator_clients(emulator.endpoint, region)("secretsmanager"), local)
         _step("API keys (admin, and the workers' service key)")
         admin = api_key(url, local / "admin-api-key", name="local-admin", role="admin", say=_note)
         workers = api_key(url, local / "workers-api-key", name="local-workers", role="service", say=_note)
@@ -513,6 +534,7 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
         f"  Emulator   {emulator.endpoint}  (AWS_ENDPOINT_URL for the AWS CLI / boto3)\n"
         f"  AWS names  {stack_env_file()}  (`set -a; . .local/stack.env; set +a` to use them)\n"
         f"  Admin key  {admin}  (also in .local/admin-api-key)\n"
+        f"  Teams      {teams_line}\n"
         f"  Samples    {samples_line}\n"
         f"  Base model {env[DEFAULT_BASE_MODEL_ENV]}  (the dashboard's suggestion; `make demo` runs it end to end)\n"
         f"  Workers    {', '.join(m.name for m in dev.runner.mappings)} (service key in .local/workers-api-key)\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import tomllib
@@ -133,6 +134,19 @@ def test_app_runner_services(prod_plan: ProdPlan) -> None:
     assert image["image_configuration"][0]["port"] == "8000"
     assert api["network_configuration"][0]["egress_configuration"][0]["egress_type"] == "VPC"
     assert len(prod_plan.of_type("aws_apprunner_vpc_connector")) == 1
+
+
+def test_the_api_reads_the_database_secret_and_migrates_as_it_starts(prod_plan: ProdPlan) -> None:
+    # The environment is unknown until apply (the database's address): check the configuration.
+    api = prod_plan.plan["configuration"]["root_module"]["module_calls"]["api"]["expressions"]
+    assert "module.database.master_user_secret_arn" in api["environment"]["references"]
+    block = (
+        (TERRAFORM / "envs/prod/compute.tf").read_text().split('module "api" {', 1)[1].split("\n}\n", 1)[0]
+    )
+    environment = dict(re.findall(r"^\s+([A-Z_]+)\s+=\s+(.+)$", block, re.MULTILINE))
+    assert environment["MIGRATE_ON_START"] == '"true"'  # App Runner has no one-off migration task
+    assert {"DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_SECRET_ARN"} <= set(environment)
+    assert "DATABASE_URL" not in environment
 
 
 def _handler_exists(dotted: str) -> bool:

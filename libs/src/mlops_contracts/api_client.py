@@ -13,6 +13,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from mlops_contracts.secrets import ApiKeyMissing, service_api_key
+
 
 class ApiError(RuntimeError):
     def __init__(self, response: httpx.Response) -> None:
@@ -43,13 +45,17 @@ class ApiClient:
 
     @classmethod
     def from_env(cls) -> ApiClient:
-        """API_URL and API_KEY (a `service` key) from the environment."""
+        """API_URL, and a `service` key: API_KEY, else the secret API_KEY_SECRET_ID names."""
+        url = os.environ.get("API_URL")
+        if not url:
+            raise RuntimeError("API_URL is not set: workers need API_URL and a service API key")
         try:
-            return cls(os.environ["API_URL"], os.environ["API_KEY"])
-        except KeyError as exc:
+            key = service_api_key()
+        except ApiKeyMissing as exc:
             raise RuntimeError(
-                f"{exc.args[0]} is not set: workers need API_URL and a service API_KEY"
+                "neither API_KEY nor API_KEY_SECRET_ID is set: workers need a service API key"
             ) from exc
+        return cls(url, key)
 
     @retry(
         retry=retry_if_exception(_transient),

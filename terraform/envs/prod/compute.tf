@@ -28,6 +28,9 @@ module "api" {
     DATABASE_PORT       = tostring(module.database.port)
     DATABASE_NAME       = module.database.db_name
     DATABASE_SECRET_ARN = module.database.master_user_secret_arn
+    # App Runner has no one-off tasks: each instance upgrades the schema as it starts, under a
+    # PostgreSQL advisory lock (one migrates, the others wait and find it at head).
+    MIGRATE_ON_START = "true"
   }
   vpc_connector = {
     name       = "${var.name}-vpc-connector"

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = create_engine(settings.database_target(), pool_size=settings.db_pool_size)
         try:
             await ensure_schema_current(engine)
         except Exception:

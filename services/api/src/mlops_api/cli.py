@@ -25,6 +25,10 @@ STARTUP_FAILURE = 3  # uvicorn's exit status when the application fails to start
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # Once, before any worker starts: App Runner has no one-off tasks to migrate with.
+    migrate = get_settings().migrate_on_start if args.migrate is None else args.migrate
+    if migrate:
+        _migrate(args)
     if args.workers <= 1:
         uvicorn.run(
             "mlops_api.app:create_app",
@@ -140,12 +144,13 @@ def _listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socke
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    from mlops_api.migrate import current_revision, head_revision, upgrade
+    from mlops_api.migrate import head_revision, upgrade
 
-    url = get_settings().database_url
-    before = current_revision(url)
-    upgrade(url)
-    print(f"database migrated: {before or 'empty'} -> {head_revision()}")
+    before = upgrade(get_settings().database_target())
+    if before == head_revision():
+        print(f"database already at {before}")
+    else:
+        print(f"database migrated: {before or 'empty'} -> {head_revision()}")
     return 0
 
 
@@ -155,7 +160,7 @@ def _create_key(args: argparse.Namespace) -> int:
     from mlops_api.migrate import ensure_schema_current
 
     async def run() -> str:
-        engine = create_engine(get_settings().database_url, pool_size=1)
+        engine = create_engine(get_settings().database_target(), pool_size=1)
         try:
             await ensure_schema_current(engine)
             async with session_factory(engine)() as session:
@@ -180,7 +185,7 @@ def _relay(_: argparse.Namespace) -> int:
     settings = get_settings()
 
     async def run() -> None:
-        engine = create_engine(settings.database_url, pool_size=2)
+        engine = create_engine(settings.database_target(), pool_size=2)
         await ensure_schema_current(engine)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -214,6 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument(
+        "--migrate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="upgrade the schema before serving (default: MIGRATE_ON_START); instances started "
+        "together migrate once, under a PostgreSQL advisory lock",
+    )
     serve.set_defaults(func=_serve)
 
     sub.add_parser("migrate", help="upgrade the database schema to the latest revision").set_defaults(

@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator
+from sqlalchemy.engine import URL
 
+from mlops_api.db import DatabaseTarget, DatabaseUrlError
+from mlops_api.db_credentials import SecretCredentials
 from mlops_contracts.settings import PlatformSettings
 
 
@@ -14,6 +17,20 @@ class Settings(PlatformSettings):
         default="",
         validation_alias="DATABASE_URL",
         description="postgresql://user:pass@host:port/db; empty = the embedded server of `make dev`",
+    )
+    # Production: no URL, the credentials come from the RDS-managed secret (rotated by RDS).
+    database_host: str = Field(default="", validation_alias="DATABASE_HOST")
+    database_port: int = Field(default=5432, ge=1, le=65535, validation_alias="DATABASE_PORT")
+    database_name: str = Field(default="", validation_alias="DATABASE_NAME")
+    database_secret_arn: str = Field(
+        default="",
+        validation_alias="DATABASE_SECRET_ARN",
+        description="Secrets Manager secret {username, password}; read again when the password is refused",
+    )
+    migrate_on_start: bool = Field(
+        default=False,
+        validation_alias="MIGRATE_ON_START",
+        description="`mlops-api serve` upgrades the schema first (one instance at a time)",
     )
     datasets_bucket: str = Field(default="mlops-datasets", validation_alias="DATASETS_BUCKET")
     max_upload_bytes: int = Field(default=1 << 30, ge=1, validation_alias="MAX_UPLOAD_BYTES")
@@ -66,6 +83,31 @@ class Settings(PlatformSettings):
         validation_alias="PUBLIC_API_URL",
         description="base URL of approval links (what a Teams user can reach); empty = the request's",
     )
+
+    def database_target(self) -> DatabaseTarget:
+        """DATABASE_URL when set, else DATABASE_HOST/PORT/NAME with DATABASE_SECRET_ARN's credentials."""
+        if self.database_url:
+            return DatabaseTarget.of(self.database_url)
+        parts = {
+            "DATABASE_HOST": self.database_host,
+            "DATABASE_NAME": self.database_name,
+            "DATABASE_SECRET_ARN": self.database_secret_arn,
+        }
+        missing = [name for name, value in parts.items() if not value]
+        if len(missing) == len(parts):
+            raise DatabaseUrlError(
+                "no database configured: set DATABASE_URL (or DATABASE_HOST, DATABASE_NAME and "
+                "DATABASE_SECRET_ARN), or start the stack with `make dev`"
+            )
+        if missing:
+            raise DatabaseUrlError(
+                "DATABASE_URL is not set and DATABASE_HOST, DATABASE_NAME, DATABASE_SECRET_ARN are "
+                f"incomplete (missing: {', '.join(missing)})"
+            )
+        url = URL.create(
+            "postgresql", host=self.database_host, port=self.database_port, database=self.database_name
+        )
+        return DatabaseTarget(url, SecretCredentials(self.database_secret_arn))
 
     @field_validator("approval_signing_key", mode="before")
     @classmethod

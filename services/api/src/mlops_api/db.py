@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Engine, MetaData, func, pool
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mlops_api.db_credentials import SecretCredentials, authenticate_with
 
 # Deterministic constraint names, so Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -49,12 +53,37 @@ def _parse(url: str) -> URL:
     return parsed
 
 
-def async_url(url: str) -> URL:
-    return _parse(url).set(drivername="postgresql+asyncpg")
-
-
 def sync_url(url: str) -> URL:
     return _parse(url).set(drivername="postgresql+psycopg")
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """Where the database is and how to log in: with the URL's own user and password, or (in
+    production) with those of a Secrets Manager secret, which `credentials` reads."""
+
+    url: URL
+    credentials: SecretCredentials | None = None
+
+    @classmethod
+    def of(cls, database: Database) -> DatabaseTarget:
+        return database if isinstance(database, DatabaseTarget) else cls(_parse(database))
+
+    def apply_credentials(self, engine: Engine) -> None:
+        if self.credentials is not None:
+            authenticate_with(engine, self.credentials)
+
+
+# A plain DATABASE_URL, or a target built from the settings (`Settings.database_target()`).
+Database = str | DatabaseTarget
+
+
+def sync_engine(database: Database) -> Engine:
+    """A psycopg engine without a pool, for Alembic and one-off checks."""
+    target = DatabaseTarget.of(database)
+    engine = create_sync_engine(target.url.set(drivername="postgresql+psycopg"), poolclass=pool.NullPool)
+    target.apply_credentials(engine)
+    return engine
 
 
 # orjson is several times faster than the json module, but not a drop-in: it refuses integers
@@ -82,11 +111,12 @@ def _json_loads(text: str) -> Any:
     return json.loads(text)
 
 
-def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+def create_engine(database: Database, *, pool_size: int = 20) -> AsyncEngine:
     """At most `pool_size` connections per process, all kept open: keep workers * pool_size under
     PostgreSQL's max_connections (100 by default)."""
-    return create_async_engine(
-        async_url(url),
+    target = DatabaseTarget.of(database)
+    engine = create_async_engine(
+        target.url.set(drivername="postgresql+asyncpg"),
         pool_size=pool_size,
         # No overflow: an overflow connection is closed when it is returned, so a load just above
         # the pool size opened and closed connections all the time (25 a second under the bench:
@@ -101,6 +131,8 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         json_serializer=_json_dumps,
         json_deserializer=_json_loads,
     )
+    target.apply_credentials(engine.sync_engine)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

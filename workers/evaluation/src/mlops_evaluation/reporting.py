@@ -12,7 +12,7 @@ import httpx
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from mlops_contracts.aws import aws_client
+from mlops_contracts.secrets import ApiKeyMissing, resolve_api_key
 from mlops_evaluation import storage
 from mlops_evaluation.engine import SampleResult
 from mlops_evaluation.settings import EvaluationSettings
@@ -37,19 +37,11 @@ def write_samples(bucket: str, key: str, results: Sequence[SampleResult]) -> str
 def api_key(settings: EvaluationSettings) -> str:
     """The service API key: API_KEY, or the secret API_KEY_SECRET_ID names (a plain string, or JSON
     with an `api_key` field)."""
-    if settings.api_key is not None:
-        return settings.api_key.get_secret_value()
-    if settings.api_key_secret_id:
-        secret = aws_client("secretsmanager").get_secret_value(SecretId=settings.api_key_secret_id)
-        value = str(secret.get("SecretString", ""))
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-        if isinstance(parsed, dict) and isinstance(parsed.get("api_key"), str):
-            return str(parsed["api_key"])
-        return value
-    raise ResultsNotRecorded("no service API key: set API_KEY or API_KEY_SECRET_ID")
+    direct = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    try:
+        return resolve_api_key(direct, settings.api_key_secret_id)
+    except ApiKeyMissing as exc:
+        raise ResultsNotRecorded(str(exc)) from exc
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
 
+from mlops_api.db import sync_engine
 from mlops_api.models import Base
 
 config = context.config
@@ -22,9 +22,9 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.get_main_option("sqlalchemy.url")
-    assert url is not None, "alembic_config() sets sqlalchemy.url"
-    engine = create_engine(url, poolclass=pool.NullPool)
+    database = config.attributes.get("database")
+    assert database is not None, "alembic_config() sets the database"
+    engine = sync_engine(database)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():

@@ -1,0 +1,48 @@
+"""Secrets Manager reads, and the service API key workers present to the API.
+
+Locally the key comes straight from API_KEY; in production the Lambdas get API_KEY_SECRET_ID instead,
+so the key never sits in a function's configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from mlops_contracts.aws import aws_client
+
+
+class ApiKeyMissing(RuntimeError):
+    pass
+
+
+def read_secret(secret_id: str) -> str:
+    """The current SecretString of a secret (name or ARN)."""
+    answer = aws_client("secretsmanager").get_secret_value(SecretId=secret_id)
+    return str(answer.get("SecretString") or "")
+
+
+def api_key_in(secret: str) -> str:
+    """A secret holding the key: the plain key, or JSON with an `api_key` field."""
+    try:
+        parsed = json.loads(secret)
+    except json.JSONDecodeError:
+        return secret.strip()
+    if isinstance(parsed, dict) and isinstance(parsed.get("api_key"), str):
+        return str(parsed["api_key"])
+    return secret.strip()
+
+
+def resolve_api_key(api_key: str | None, secret_id: str | None) -> str:
+    """The key given directly, else the one in the secret `secret_id` names."""
+    if api_key:
+        return api_key
+    if secret_id:
+        return api_key_in(read_secret(secret_id))
+    raise ApiKeyMissing("no service API key: set API_KEY or API_KEY_SECRET_ID")
+
+
+def service_api_key(environ: Mapping[str, str] | None = None) -> str:
+    """API_KEY, else the secret API_KEY_SECRET_ID names (read on each call: callers keep the result)."""
+    env = os.environ if environ is None else environ
+    return resolve_api_key(env.get("API_KEY"), env.get("API_KEY_SECRET_ID"))

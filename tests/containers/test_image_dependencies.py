@@ -40,8 +40,20 @@ BASE_PYTHON = {r"^python:(3\.\d+)\.\d+-": None, r"^pytorch/pytorch:2\.7\.\d+-": 
 EXPECTED = {
     "services/api/Dockerfile": {"mlops-api", "mlops-contracts", "uvicorn", "alembic"},
     "services/ui/Dockerfile": {"mlops-ui", "mlops-contracts"},
-    "workers/training/Dockerfile": {"mlops-training", "mlops-contracts", "awslambdaric", "mlops-devstack", "peft"},
-    "workers/evaluation/Dockerfile": {"mlops-evaluation", "mlops-contracts", "awslambdaric", "mlops-devstack", "ragas"},
+    "workers/training/Dockerfile": {
+        "mlops-training",
+        "mlops-contracts",
+        "awslambdaric",
+        "mlops-devstack",
+        "peft",
+    },
+    "workers/evaluation/Dockerfile": {
+        "mlops-evaluation",
+        "mlops-contracts",
+        "awslambdaric",
+        "mlops-devstack",
+        "ragas",
+    },
     "workers/approval/Dockerfile": {"mlops-approval", "mlops-contracts", "awslambdaric", "mlops-devstack"},
     "workers/projector/Dockerfile": {"mlops-projector", "mlops-contracts", "awslambdaric", "mlops-devstack"},
 }

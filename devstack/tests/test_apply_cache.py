@@ -225,12 +225,17 @@ def test_the_key_changes_with_every_input_and_only_with_them(tmp_path: Path) -> 
     assert any(name.startswith("provider ") for name in names)
 
 
-def test_the_key_covers_the_real_terraform_tree(tmp_path: Path) -> None:
+def _real_terraform_copy(tmp_path: Path) -> tuple[Path, LocalStack]:
+    """A copy of the repository's terraform/ (to edit freely) and the stack of its envs/local."""
     root = tmp_path / "terraform"
     shutil.copytree(
         repo_root() / "terraform", root, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl")
     )
-    stack = LocalStack(state_dir=tmp_path / "state", config_dir=root / "envs" / "local")
+    return root, LocalStack(state_dir=tmp_path / "state", config_dir=root / "envs" / "local")
+
+
+def test_the_key_covers_the_real_terraform_tree(tmp_path: Path) -> None:
+    root, stack = _real_terraform_copy(tmp_path)
     key = cache_key(stack, terraform_root=root, port=4566, region="eu-west-1")
     assert "terraform/templates/release_workflow.asl.json" in key.inputs
     assert "terraform/routing.json" in key.inputs
@@ -243,11 +248,7 @@ def test_the_key_covers_the_real_terraform_tree(tmp_path: Path) -> None:
 
 
 def test_the_key_leaves_out_what_envs_local_never_reads(tmp_path: Path) -> None:
-    root = tmp_path / "terraform"
-    shutil.copytree(
-        repo_root() / "terraform", root, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl")
-    )
-    stack = LocalStack(state_dir=tmp_path / "state", config_dir=root / "envs" / "local")
+    root, stack = _real_terraform_copy(tmp_path)
     key = cache_key(stack, terraform_root=root, port=4566, region="eu-west-1")
     # a module's own module (storage -> ./bucket) is an input; the production-only parts are not
     assert "terraform/modules/storage/bucket/main.tf" in key.inputs

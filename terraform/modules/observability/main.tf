@@ -72,94 +72,55 @@ resource "aws_sns_topic_subscription" "email" {
 # Alarms (the seed's table)
 ################################################################################
 
-resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
-  for_each = var.dead_letter_queues
-
-  alarm_name          = "${var.name_prefix}-dlq-not-empty-${each.key}"
-  alarm_description   = "Messages wait in the dead-letter queue ${each.value}: inspect them, fix the cause, redrive"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+# One table, one resource: every threshold alarm of the seed's table differs only in its metric,
+# dimensions, statistic and threshold (5-minute periods, one period, missing data is not a breach).
+locals {
+  threshold_alarms = merge(
+    { for key, queue in var.dead_letter_queues : "${var.name_prefix}-dlq-not-empty-${key}" => {
+      description = "Messages wait in the dead-letter queue ${queue}: inspect them, fix the cause, redrive"
+      namespace   = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", statistic = "Maximum"
+      dimensions  = { QueueName = queue }, threshold = 0, notify_ok = true
+    } },
+    { for metric in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] :
+      "${var.name_prefix}-workflow-${lower(trimprefix(metric, "Executions"))}" => {
+        description = "A release workflow execution ended ${lower(trimprefix(metric, "Executions"))}"
+        namespace   = "AWS/States", metric = metric, statistic = "Sum"
+        dimensions  = { StateMachineArn = var.state_machine_arn }, threshold = 0, notify_ok = false
+    } },
+    { for name, fn in var.lambda_functions : "${var.name_prefix}-lambda-errors-${name}" => {
+      description = "The Lambda function ${name} failed invocations"
+      namespace   = "AWS/Lambda", metric = "Errors", statistic = "Sum"
+      dimensions  = { FunctionName = name }, threshold = 0, notify_ok = false
+    } },
+    { for name, fn in var.lambda_functions : "${var.name_prefix}-lambda-duration-${name}" => {
+      description = "The Lambda function ${name} ran longer than ${fn.duration_alarm_ms} ms (close to its timeout)"
+      namespace   = "AWS/Lambda", metric = "Duration", statistic = "Maximum"
+      dimensions  = { FunctionName = name }, threshold = fn.duration_alarm_ms, notify_ok = false
+    } },
+    { for name, id in var.apprunner_services : "${var.name_prefix}-apprunner-5xx-${name}" => {
+      description = "App Runner service ${name} answered more than ${var.apprunner_5xx_threshold} 5xx in 5 minutes"
+      namespace   = "AWS/AppRunner", metric = "5xxStatusResponses", statistic = "Sum"
+      dimensions  = { ServiceName = name, ServiceID = id }, threshold = var.apprunner_5xx_threshold, notify_ok = false
+    } },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "workflow_failed" {
-  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
+resource "aws_cloudwatch_metric_alarm" "threshold" {
+  for_each = local.threshold_alarms
 
-  alarm_name          = "${var.name_prefix}-workflow-${lower(trimprefix(each.value, "Executions"))}"
-  alarm_description   = "A release workflow execution ended ${lower(trimprefix(each.value, "Executions"))}"
-  namespace           = "AWS/States"
-  metric_name         = each.value
-  dimensions          = { StateMachineArn = var.state_machine_arn }
-  statistic           = "Sum"
+  alarm_name          = each.key
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 1
-  threshold           = 0
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
-  for_each = var.lambda_functions
-
-  alarm_name          = "${var.name_prefix}-lambda-errors-${each.key}"
-  alarm_description   = "The Lambda function ${each.key} failed invocations"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.key }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "lambda_duration" {
-  for_each = var.lambda_functions
-
-  alarm_name          = "${var.name_prefix}-lambda-duration-${each.key}"
-  alarm_description   = "The Lambda function ${each.key} ran longer than ${each.value.duration_alarm_ms} ms (close to its timeout)"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Duration"
-  dimensions          = { FunctionName = each.key }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = each.value.duration_alarm_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "apprunner_5xx" {
-  for_each = var.apprunner_services
-
-  alarm_name          = "${var.name_prefix}-apprunner-5xx-${each.key}"
-  alarm_description   = "App Runner service ${each.key} answered more than ${var.apprunner_5xx_threshold} 5xx in 5 minutes"
-  namespace           = "AWS/AppRunner"
-  metric_name         = "5xxStatusResponses"
-  dimensions          = { ServiceName = each.key, ServiceID = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = var.apprunner_5xx_threshold
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
+  ok_actions          = each.value.notify_ok ? local.alarm_actions : null
   tags                = var.tags
 }
 

@@ -11,11 +11,7 @@ output "dashboard_name" {
 output "alarm_names" {
   description = "Names of every alarm."
   value = concat(
-    [for a in aws_cloudwatch_metric_alarm.dlq_not_empty : a.alarm_name],
-    [for a in aws_cloudwatch_metric_alarm.workflow_failed : a.alarm_name],
-    [for a in aws_cloudwatch_metric_alarm.lambda_errors : a.alarm_name],
-    [for a in aws_cloudwatch_metric_alarm.lambda_duration : a.alarm_name],
-    [for a in aws_cloudwatch_metric_alarm.apprunner_5xx : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.threshold : a.alarm_name],
     [aws_cloudwatch_metric_alarm.mlscore_degraded.alarm_name],
   )
 }

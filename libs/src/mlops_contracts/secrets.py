@@ -16,9 +16,10 @@ class ApiKeyMissing(RuntimeError):
     pass
 
 
-def read_secret(secret_id: str) -> str:
+def read_secret(secret_id: str, *, region: str | None = None, max_attempts: int = 5) -> str:
     """The current SecretString of a secret (name or ARN)."""
-    answer = aws_client("secretsmanager").get_secret_value(SecretId=secret_id)
+    client = aws_client("secretsmanager", region=region, max_attempts=max_attempts)
+    answer = client.get_secret_value(SecretId=secret_id)
     return str(answer.get("SecretString") or "")
 
 

@@ -11,13 +11,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from mlops_api.approvals.errors import Forbidden, Gone, Unavailable
 from mlops_api.config import Settings
-from mlops_contracts.aws import aws_client
+from mlops_contracts.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,7 @@ class SigningKeys:
             return value
 
     def _fetch(self, secret_id: str) -> str:
-        client = aws_client("secretsmanager", region=self._settings.aws_region, max_attempts=2)
-        answer: dict[str, Any] = client.get_secret_value(SecretId=secret_id)
-        return str(answer.get("SecretString") or "").strip()
+        return read_secret(secret_id, region=self._settings.aws_region, max_attempts=2).strip()
 
 
 def sign(key: str, claims: LinkClaims) -> str:

@@ -469,11 +469,12 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
     os.environ.update(stack_env)
 
     local = local_dir()
+    clients = emulator_clients(emulator.endpoint, region)  # one session, each client made once
     try:
         _step(f"approval link signing key -> Secrets Manager '{APPROVAL_SIGNING_SECRET_ID}'")
         signing_key = approval_signing_key(local / "approval-signing-key", say=_note)
-        put_secret_value(emulator_clients(emulator.endpoint, region)("secretsmanager"), signing_key)
-        teams_line = _teams_channel(dev, emulator_clients(emulator.endpoint, region)("secretsmanager"), local)
+        put_secret_value(clients("secretsmanager"), signing_key)
+        teams_line = _teams_channel(dev, clients("secretsmanager"), local)
         _step("API keys (admin, and the workers' service key)")
         admin = api_key(url, local / "admin-api-key", name="local-admin", role="admin", say=_note)
         workers = api_key(url, local / "workers-api-key", name="local-workers", role="service", say=_note)
@@ -505,7 +506,7 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
     dev.runner = _start_runner()
 
     _step("sample datasets (samples/) -> the API")
-    samples_line = _register_samples(api_url, admin, emulator_clients(emulator.endpoint, region)("s3"))
+    samples_line = _register_samples(api_url, admin, clients("s3"))
 
     ui_line = "  Dashboard  not started: services/ui has no mlops_ui/app.py yet"
     if app is not None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 from api_testkit import Clients, run_body
+
+from mlops_api.runs.schemas import RunOut, RunPage
+from mlops_contracts.status import RunStatus
 
 
 def count(db: psycopg.Connection[Any], table: str) -> int:
@@ -149,6 +154,61 @@ def test_list_runs_filters_and_paginates(clients: Clients, datasets: dict[str, i
         assert viewer.get("/runs", params={"status": "bogus"}).status_code == 422
         assert viewer.get("/runs", params={"limit": 0}).status_code == 422
         assert viewer.get("/runs", params={"limit": 201}).status_code == 422
+
+
+def test_the_written_page_is_the_page_pydantic_renders(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
+) -> None:
+    """GET /runs writes its JSON straight from the rows (runs/page.py): it must be the RunPage that
+    pydantic renders from the same rows, in every column and format."""
+    with clients.as_("operator") as op:
+        ids = [
+            op.post("/runs", json=run_body(datasets, model_name=f"page-{i}", ml_score_threshold=t)).json()[
+                "id"
+            ]
+            for i, t in enumerate((0.0, 1.0, 0.00001, 0.7))
+        ]
+        eval_only = run_body(datasets, task_type="eval_only", experiment_name="é-ünïcode exp")
+        del eval_only["train_dataset_id"]
+        ids.append(op.post("/runs", json=eval_only).json()["id"])
+    # Columns the API leaves empty at creation, filled as the workflow would; one timestamp with
+    # no fraction of a second (pydantic then writes none) and one with.
+    db.execute(
+        "UPDATE pipeline_runs SET status = 'failed', status_reason = 'OOM \"quoted\" \\ reason', "
+        "execution_arn = 'arn:aws:states:eu-west-1:000000000000:execution:m:x', "
+        "started_at = '2026-01-02T03:04:05Z', finished_at = '2026-01-02T03:04:05.120000Z', "
+        'hyperparameters = hyperparameters || \'{"note": [1, 2.5, null, {"deep": true}]}\' WHERE id = %s',
+        (ids[1],),
+    )
+    columns = list(RunOut.model_fields)
+    rows = db.execute(f"SELECT {', '.join(columns)} FROM pipeline_runs ORDER BY id DESC").fetchall()
+    runs = [
+        RunOut.model_validate(
+            {
+                c: v.astimezone(UTC) if isinstance(v, datetime) else v
+                for c, v in zip(columns, row, strict=True)
+            }
+        )
+        for row in rows
+    ]
+    expected = [
+        RunPage(items=runs[:3], next_cursor=runs[2].id),
+        RunPage(items=runs[3:], next_cursor=None),
+    ]
+
+    with clients.as_("viewer") as viewer:
+        first = viewer.get("/runs", params={"limit": 3})
+        rest = viewer.get("/runs", params={"limit": 3, "cursor": first.json()["next_cursor"]})
+    assert first.headers["content-type"] == "application/json"
+    assert [first.json(), rest.json()] == [json.loads(page.model_dump_json()) for page in expected]
+    assert [list(item) for item in first.json()["items"]] == [columns] * 3  # RunOut's order
+    assert [r["id"] for page in (first, rest) for r in page.json()["items"]] == ids[::-1]
+    failed = rest.json()["items"][0]
+    assert failed["started_at"] == "2026-01-02T03:04:05Z"
+    assert failed["finished_at"] == "2026-01-02T03:04:05.120000Z"
+    assert failed["status_reason"] == 'OOM "quoted" \\ reason'
+    assert failed["hyperparameters"]["note"] == [1, 2.5, None, {"deep": True}]
+    assert RunPage.model_validate_json(rest.content).items[0].status is RunStatus.FAILED
 
 
 def test_get_unknown_run_is_404(clients: Clients, clean: None) -> None:

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Executable, Integer, Table, bindparam, func, literal, or_, select, true
+from sqlalchemy import BigInteger, Select, Table, bindparam, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from mlops_api.approvals.service import on_run_status_changed
 from mlops_api.auth.keys import Principal
 from mlops_api.datasets.models import Dataset, DatasetKind
+from mlops_api.db import DriverStatement, json_text
 from mlops_api.errors import Conflict, NotFound, Unprocessable
 from mlops_api.outbox.models import OutboxEvent
 from mlops_api.outbox.service import enqueue
@@ -58,7 +59,7 @@ async def _check_datasets(session: AsyncSession | AsyncConnection, request: RunC
     return {dataset_id: row.s3_uri for dataset_id, row in found.items()}
 
 
-def _create_run_statement() -> Executable:
+def _create_run_statement() -> Select[Any]:
     """The run, its `run.created` timeline step and its outbox row, written by ONE statement:
     atomic by itself (D6 holds without a transaction around it) and one round trip. The run is
     inserted only when both datasets exist with the right kind; their URIs go into the event.
@@ -139,12 +140,12 @@ def _create_run_statement() -> Executable:
     return select(new_run).add_cte(new_event, new_outbox)
 
 
-_CREATE_RUN = _create_run_statement()
+_CREATE_RUN = DriverStatement.compile(_create_run_statement())
 
 
 async def create_run(engine: AsyncEngine, request: RunCreate, principal: Principal) -> RunOut:
-    """Create a pending run. Give it an autocommit engine (`db.autocommit`): one statement, one
-    round trip. (`begin()` commits it on a transactional engine too.)"""
+    """Create a pending run: one statement, one round trip, committed by itself. Give it an
+    autocommit engine (`db.autocommit`)."""
     now = datetime.now(UTC)
     hyperparameters = request.hyperparameters.model_dump()
     values: dict[str, Any] = {
@@ -169,34 +170,37 @@ async def create_run(engine: AsyncEngine, request: RunCreate, principal: Princip
             experiment_name=request.experiment_name,
         ),
         status=RunStatus.PENDING,
-    ).model_dump(mode="json", exclude_none=True)
+    ).model_dump_json(exclude_none=True)
     params = {
         **values,
-        "event_data": {"created_by": principal.name},
+        "hyperparameters": json_text(hyperparameters),
+        "event_data": json_text({"created_by": principal.name}),
         "now": now,
         "detail": detail,
         # the workflow hands the URIs (added by the statement) to the workers
-        "detail_data": {
-            "train_dataset_id": request.train_dataset_id,
-            "eval_dataset_id": request.eval_dataset_id,
-            "hyperparameters": hyperparameters,
-            "ml_score_threshold": request.ml_score_threshold,
-        },
+        "detail_data": json_text(
+            {
+                "train_dataset_id": request.train_dataset_id,
+                "eval_dataset_id": request.eval_dataset_id,
+                "hyperparameters": hyperparameters,
+                "ml_score_threshold": request.ml_score_threshold,
+            }
+        ),
     }
-    async with engine.begin() as connection:
-        row = (await connection.execute(_CREATE_RUN, params)).one_or_none()
+    async with engine.connect() as connection:
+        row = await _CREATE_RUN.fetchrow(connection, params)
         if row is None:
             # Nothing inserted: a dataset is missing or of the wrong kind. Say which, as before.
             await _check_datasets(connection, request)
             # They are fine now: one was created in between (its id guessed). Once more.
-            row = (await connection.execute(_CREATE_RUN, params)).one_or_none()
+            row = await _CREATE_RUN.fetchrow(connection, params)
             if row is None:
                 raise Conflict("the run's datasets changed while it was being created; try again")
     return RunOut(
         **values,
-        id=row.id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=row["id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         execution_arn=None,
         status_reason=None,
         started_at=None,
@@ -212,46 +216,6 @@ async def get_run(session: AsyncSession, run_id: int, *, for_update: bool = Fals
     if run is None:
         raise NotFound(f"run {run_id} not found")
     return run
-
-
-# GET /runs reads plain rows as dicts: no ORM result processing (identity map, instance state)
-# for a page of 50 to 200 runs, and pydantic validates dicts several times faster than it reads
-# attributes. Without filters (the usual page) the statement is this very object, whose cache
-# key SQLAlchemy then computes once rather than per request.
-_NEWEST_FIRST = (
-    select(*PipelineRun.__table__.c)
-    .order_by(PipelineRun.id.desc())
-    .limit(bindparam("page_size", type_=Integer))
-)
-
-
-async def list_runs(
-    engine: AsyncEngine,
-    *,
-    statuses: Sequence[RunStatus],
-    model_name: str | None,
-    experiment_name: str | None,
-    cursor: int | None,
-    limit: int,
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Newest first, keyset-paginated on id (stable under concurrent inserts, no OFFSET scans).
-    One query, on a connection borrowed from `engine` (best an autocommit one) just for it."""
-    query = _NEWEST_FIRST
-    if statuses:
-        query = query.where(PipelineRun.status.in_([s.value for s in statuses]))
-    if model_name:
-        query = query.where(PipelineRun.model_name == model_name)
-    if experiment_name:
-        query = query.where(PipelineRun.experiment_name == experiment_name)
-    if cursor is not None:
-        query = query.where(PipelineRun.id < cursor)
-    async with engine.connect() as connection:
-        result = await connection.execute(query, {"page_size": limit + 1})
-        keys = list(result.keys())
-        rows = [dict(zip(keys, row, strict=True)) for row in result]
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1]["id"]
-    return rows, None
 
 
 async def timeline(session: AsyncSession, run_id: int) -> Sequence[RunEvent]:

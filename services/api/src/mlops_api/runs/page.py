@@ -1,0 +1,95 @@
+"""GET /runs, the hottest read (the dashboard polls it): a page of runs written to JSON straight
+from the rows.
+
+Validating 50 to 200 rows into `RunOut` models and serialising them again cost more than the rest
+of the request together (profiled: about 0.75 ms of 1.7 ms of CPU per page of 50). The rows come
+from our own typed columns, so orjson writes them as they are: the columns of `RunOut`'s fields,
+in its order, datetimes in UTC with a `Z` like pydantic's. `hyperparameters` is read as the JSONB's
+text and embedded verbatim (`orjson.Fragment`), with no parse and re-dump. A test holds this page
+equal to the one pydantic renders from the ORM, so the `RunPage` schema stays the contract.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import ARRAY, BigInteger, Integer, Table, Text, any_, bindparam, select
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mlops_api.db import DriverStatement
+from mlops_api.runs.models import PipelineRun
+from mlops_api.runs.schemas import RunOut
+from mlops_contracts.status import RunStatus
+
+_RUNS = cast(Table, PipelineRun.__table__)
+_FIELDS = tuple(RunOut.model_fields)
+_EMBEDDED_JSON = "hyperparameters"  # read as text, written as is
+_HYPERPARAMETERS_AT = _FIELDS.index(_EMBEDDED_JSON)
+
+
+@functools.cache
+def _page_statement(
+    *, statuses: bool, model_name: bool, experiment_name: bool, cursor: bool
+) -> DriverStatement:
+    """The page's query with the filters given, compiled once per combination of filters (16)."""
+    query = (
+        select(
+            *(
+                sql_cast(_RUNS.c[name], Text).label(name) if name == _EMBEDDED_JSON else _RUNS.c[name]
+                for name in _FIELDS
+            )
+        )
+        .order_by(_RUNS.c.id.desc())
+        .limit(bindparam("page_size", type_=Integer))
+    )
+    if statuses:  # one array parameter rather than one parameter per status
+        query = query.where(_RUNS.c.status == any_(bindparam("statuses", type_=ARRAY(Text))))
+    if model_name:
+        query = query.where(_RUNS.c.model_name == bindparam("model_name"))
+    if experiment_name:
+        query = query.where(_RUNS.c.experiment_name == bindparam("experiment_name"))
+    if cursor:
+        query = query.where(_RUNS.c.id < bindparam("cursor", type_=BigInteger))
+    return DriverStatement.compile(query)
+
+
+async def run_page_json(
+    engine: AsyncEngine,
+    *,
+    statuses: Sequence[RunStatus],
+    model_name: str | None,
+    experiment_name: str | None,
+    cursor: int | None,
+    limit: int,
+) -> bytes:
+    """The `RunPage` JSON: newest first, keyset-paginated on id (stable under concurrent inserts,
+    no OFFSET scans). One query, on a connection borrowed from `engine` (best an autocommit one)
+    just for it."""
+    statement = _page_statement(
+        statuses=bool(statuses),
+        model_name=bool(model_name),
+        experiment_name=bool(experiment_name),
+        cursor=cursor is not None,
+    )
+    params = {
+        "page_size": limit + 1,
+        "statuses": [s.value for s in statuses],
+        "model_name": model_name,
+        "experiment_name": experiment_name,
+        "cursor": cursor,
+    }
+    async with engine.connect() as connection:
+        rows = await statement.fetch(connection, params)
+    next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
+    page = {"items": [_item(row) for row in rows[:limit]], "next_cursor": next_cursor}
+    return orjson.dumps(page, option=orjson.OPT_UTC_Z)
+
+
+def _item(row: Sequence[Any]) -> dict[str, Any]:
+    values = list(row)
+    values[_HYPERPARAMETERS_AT] = orjson.Fragment(values[_HYPERPARAMETERS_AT])
+    return dict(zip(_FIELDS, values, strict=True))

@@ -4,9 +4,10 @@ from the rows.
 Validating 50 to 200 rows into `RunOut` models and serialising them again cost more than the rest
 of the request together (profiled: about 0.75 ms of 1.7 ms of CPU per page of 50). The rows come
 from our own typed columns, so orjson writes them as they are: the columns of `RunOut`'s fields,
-in its order, datetimes in UTC with a `Z` like pydantic's. `hyperparameters` is read as the JSONB's
-text and embedded verbatim (`orjson.Fragment`), with no parse and re-dump. A test holds this page
-equal to the one pydantic renders from the ORM, so the `RunPage` schema stays the contract.
+in its order. `hyperparameters` is read as the JSONB's text and embedded verbatim
+(`orjson.Fragment`), with no parse and re-dump; the timestamps are read as the text pydantic
+writes. A test holds this page equal to the one pydantic renders from the same rows, so the
+`RunPage` schema stays the contract.
 """
 
 from __future__ import annotations
@@ -16,7 +17,20 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ARRAY, BigInteger, Integer, Table, Text, any_, bindparam, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    case,
+    func,
+    select,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,7 +42,6 @@ from mlops_contracts.status import RunStatus
 _RUNS = cast(Table, PipelineRun.__table__)
 _FIELDS = tuple(RunOut.model_fields)
 _EMBEDDED_JSON = "hyperparameters"  # read as text, written as is
-_HYPERPARAMETERS_AT = _FIELDS.index(_EMBEDDED_JSON)
 
 
 @functools.cache
@@ -37,12 +50,7 @@ def _page_statement(
 ) -> DriverStatement:
     """The page's query with the filters given, compiled once per combination of filters (16)."""
     query = (
-        select(
-            *(
-                sql_cast(_RUNS.c[name], Text).label(name) if name == _EMBEDDED_JSON else _RUNS.c[name]
-                for name in _FIELDS
-            )
-        )
+        select(*(_column(name) for name in _FIELDS))
         .order_by(_RUNS.c.id.desc())
         .limit(bindparam("page_size", type_=Integer))
     )
@@ -55,6 +63,23 @@ def _page_statement(
     if cursor:
         query = query.where(_RUNS.c.id < bindparam("cursor", type_=BigInteger))
     return DriverStatement.compile(query)
+
+
+def _column(name: str) -> ColumnElement[Any]:
+    """What the page reads for a field: most columns as they are; the JSONB as its text; the
+    timestamps as the text pydantic writes for them (UTC, `Z`, microseconds unless zero), which
+    spares this process the decoding of four datetimes a row and their formatting."""
+    column = _RUNS.c[name]
+    if name == _EMBEDDED_JSON:
+        return sql_cast(column, Text).label(name)
+    if isinstance(column.type, DateTime):
+        utc = func.timezone("UTC", column)
+        with_fraction = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        whole_second = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+        return case((func.date_trunc("second", column) == column, whole_second), else_=with_fraction).label(
+            name
+        )
+    return column
 
 
 async def run_page_json(
@@ -90,6 +115,6 @@ async def run_page_json(
 
 
 def _item(row: Sequence[Any]) -> dict[str, Any]:
-    values = list(row)
-    values[_HYPERPARAMETERS_AT] = orjson.Fragment(values[_HYPERPARAMETERS_AT])
-    return dict(zip(_FIELDS, values, strict=True))
+    item = dict(zip(_FIELDS, row, strict=True))
+    item[_EMBEDDED_JSON] = orjson.Fragment(item[_EMBEDDED_JSON])
+    return item

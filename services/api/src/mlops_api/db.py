@@ -151,8 +151,9 @@ class DriverStatement:
     For the two hottest requests only, POST and GET /runs. SQLAlchemy's path for each execution -
     the cache key of the whole statement tree, parameter processing, the execution context, result
     processing - cost more CPU than asyncpg's own work (profiled: 0.9 ms against 0.5 ms per run
-    created).
-    Parameters go as asyncpg takes them: JSON and JSONB values as JSON text (`json_text`)."""
+    created). Parameters go as asyncpg takes them: JSON and JSONB values as JSON text
+    (`json_text`). SQLAlchemy does not see these statements, so it opens no transaction around
+    them: run them on an autocommit engine (`autocommit`), where each commits by itself."""
 
     sql: str
     names: tuple[str, ...]  # the parameters, in the order of the SQL's $1, $2...

@@ -54,6 +54,20 @@ def aws_client(
     return _cached_client(service, region, max_attempts, connect_timeout, read_timeout)
 
 
+@lru_cache(maxsize=1)
+def aws_credentials() -> Any:
+    """The credentials the clients above sign with (environment, profile, container or instance
+    role), for a request signed outside a client; botocore refreshes them before they expire."""
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        raise RuntimeError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+            "or run with a role"
+        )
+    return credentials
+
+
 def reset_clients() -> None:
     """Forget cached clients (after the endpoint or credentials in the environment changed)."""
     _cached_client.cache_clear()
+    aws_credentials.cache_clear()

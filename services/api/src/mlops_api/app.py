@@ -21,10 +21,9 @@ from mlops_api.errors import install_error_handlers
 from mlops_api.migrate import ensure_schema_current
 from mlops_api.ops.metrics import ApiMetrics, MetricsMiddleware
 from mlops_api.ops.routes import router as ops_router
-from mlops_api.outbox.relay import OutboxRelay
+from mlops_api.outbox.relay import relay_from_settings
 from mlops_api.registry.routes import router as registry_router
 from mlops_api.runs.routes import router as runs_router
-from mlops_contracts.aws import aws_client
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = session_factory(engine)
         app.state.autocommit_engine = autocommit(engine)
         app.state.autocommit_session_factory = session_factory(app.state.autocommit_engine)
-        relay = OutboxRelay(
-            app.state.session_factory,
-            lambda: aws_client("events", region=settings.aws_region, max_attempts=2),
-            bus_name=settings.event_bus_name,
-            batch_size=settings.outbox_batch_size,
-            poll_seconds=settings.outbox_poll_seconds,
-            max_backoff_seconds=settings.outbox_max_backoff_seconds,
-            linger_seconds=settings.outbox_linger_seconds,
-        )
-        app.state.relay = relay
         stop = asyncio.Event()
-        task = None
+        task = relay_engine = publisher = None
         if settings.outbox_relay_enabled:
+            # The relay has its own connection: holding one of the requests' pool while it
+            # publishes would make a request wait for it.
+            relay_engine = create_engine(settings.database_target(), pool_size=1)
+            relay, publisher = relay_from_settings(settings, session_factory(relay_engine))
             task = asyncio.create_task(relay.run(stop), name="outbox-relay")
             app.state.notify_outbox = relay.notify
         # Garbage collection pauses were the largest latency spikes under load (a full
@@ -75,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if task is not None:
                 await task
+            if publisher is not None:
+                await publisher.close()
+            if relay_engine is not None:
+                await relay_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(

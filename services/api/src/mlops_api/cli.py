@@ -40,10 +40,10 @@ def _serve(args: argparse.Namespace) -> int:
             log_config=None,  # keep the logging configured by main()
         )
         return 0
-    connections = args.workers * get_settings().db_pool_size
+    connections = args.workers * (get_settings().db_pool_size + 1)  # + the relay's own
     if connections >= POSTGRES_DEFAULT_MAX_CONNECTIONS:
         log.warning(
-            "%d workers may open up to %d database connections (DB_POOL_SIZE each): check "
+            "%d workers may open up to %d database connections (DB_POOL_SIZE + the relay's each): check "
             "PostgreSQL's max_connections (%d by default), or lower DB_POOL_SIZE",
             args.workers,
             connections,
@@ -179,30 +179,22 @@ def _relay(_: argparse.Namespace) -> int:
     """The outbox relay as its own process (e.g. a sidecar when the API scales to zero)."""
     from mlops_api.db import create_engine, session_factory
     from mlops_api.migrate import ensure_schema_current
-    from mlops_api.outbox.relay import OutboxRelay
-    from mlops_contracts.aws import aws_client
+    from mlops_api.outbox.relay import relay_from_settings
 
     settings = get_settings()
 
     async def run() -> None:
-        engine = create_engine(settings.database_target(), pool_size=2)
+        engine = create_engine(settings.database_target(), pool_size=1)
         await ensure_schema_current(engine)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        relay = OutboxRelay(
-            session_factory(engine),
-            lambda: aws_client("events", region=settings.aws_region, max_attempts=2),
-            bus_name=settings.event_bus_name,
-            batch_size=settings.outbox_batch_size,
-            poll_seconds=settings.outbox_poll_seconds,
-            max_backoff_seconds=settings.outbox_max_backoff_seconds,
-            linger_seconds=settings.outbox_linger_seconds,
-        )
+        relay, publisher = relay_from_settings(settings, session_factory(engine))
         try:
             await relay.run(stop)
         finally:
+            await publisher.close()
             await engine.dispose()
 
     asyncio.run(run())

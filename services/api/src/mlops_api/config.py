@@ -46,7 +46,7 @@ class Settings(PlatformSettings):
         default=20,
         ge=1,
         validation_alias="DB_POOL_SIZE",
-        description="database connections per API process (kept open; workers x this < max_connections)",
+        description="database connections per API process for the requests (kept open; the relay has one more; workers x (this + 1) < max_connections)",
     )
     outbox_relay_enabled: bool = Field(default=True, validation_alias="OUTBOX_RELAY_ENABLED")
     outbox_batch_size: int = Field(default=10, ge=1, le=10, validation_alias="OUTBOX_BATCH_SIZE")

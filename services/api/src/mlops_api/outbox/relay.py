@@ -12,14 +12,18 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mlops_api.config import Settings
 from mlops_api.outbox.models import OutboxEvent
+from mlops_api.outbox.publisher import EventBridgePublisher, PublishError
+from mlops_contracts.aws import aws_client, aws_credentials
+
+__all__ = ["OutboxRelay", "PublishError", "Publisher", "relay_from_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +49,17 @@ _ATTEMPTED = (  # executed with one parameter set per row
 )
 
 
-class PublishError(RuntimeError):
-    """EventBridge could not be reached or refused the whole call."""
+class Publisher(Protocol):
+    """What the relay publishes through (`publisher.EventBridgePublisher`)."""
+
+    async def put_events(self, entries: list[dict[str, Any]]) -> dict[str, Any]: ...
 
 
 class OutboxRelay:
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
-        events_client: Callable[[], Any],
+        publisher: Publisher,
         *,
         bus_name: str,
         batch_size: int = PUT_EVENTS_MAX_ENTRIES,
@@ -62,7 +68,7 @@ class OutboxRelay:
         linger_seconds: float = 0.0,
     ) -> None:
         self._sessions = session_factory
-        self._events_client = events_client
+        self._publisher = publisher
         self._bus_name = bus_name
         self._batch_size = min(batch_size, PUT_EVENTS_MAX_ENTRIES)
         self._poll_seconds = poll_seconds
@@ -78,7 +84,7 @@ class OutboxRelay:
         """Wake the relay (called after a commit that wrote outbox rows). With a linger, the relay
         then waits up to that long for a full batch: under a burst of writes it makes one
         PutEvents call per `batch_size` rows instead of one per row or two, which saves the CPU
-        of botocore calls - a thread competing with the event loop for the GIL."""
+        of the calls - on the event loop that also serves the requests."""
         self._notified += 1
         if self._notified >= self._batch_size:
             self._batch_ready.set()
@@ -107,9 +113,7 @@ class OutboxRelay:
             if not rows:
                 return 0, 0
             try:
-                response = await asyncio.to_thread(
-                    self._events_client().put_events, Entries=[self._entry(r) for r in rows]
-                )
+                response = await self._publisher.put_events([self._entry(r) for r in rows])
             except Exception as exc:
                 message = f"{type(exc).__name__}: {exc}"[:2000]
                 await session.execute(_ATTEMPTED, [{"row_id": row.id, "error": message} for row in rows])
@@ -177,6 +181,24 @@ class OutboxRelay:
             elif await _first_of([stop, self._wakeup], delay) is self._wakeup and self._linger:
                 await _first_of([stop, self._batch_ready], self._linger)
         log.info("outbox relay stopped")
+
+
+def relay_from_settings(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[OutboxRelay, EventBridgePublisher]:
+    """The relay the settings describe, and its publisher (to close when the relay stopped)."""
+    events = aws_client("events", region=settings.aws_region)  # its endpoint and region
+    publisher = EventBridgePublisher.for_client(events, aws_credentials())
+    relay = OutboxRelay(
+        sessions,
+        publisher,
+        bus_name=settings.event_bus_name,
+        batch_size=settings.outbox_batch_size,
+        poll_seconds=settings.outbox_poll_seconds,
+        max_backoff_seconds=settings.outbox_max_backoff_seconds,
+        linger_seconds=settings.outbox_linger_seconds,
+    )
+    return relay, publisher
 
 
 async def _first_of(events: list[asyncio.Event], seconds: float) -> asyncio.Event | None:

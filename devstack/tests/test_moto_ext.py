@@ -324,3 +324,45 @@ def test_redrive_policy_reads_back_as_aws_writes_it(emulator: Emulator) -> None:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["RedrivePolicy"] == policy
     assert attributes["VisibilityTimeout"] == "30"  # the other attributes are still moto's
+
+
+def test_a_token_answered_while_its_message_is_sent_resumes_the_task(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's SendTaskSuccess lands between the task's SendMessage and the start of its
+    heartbeat wait (made certain here: the queue answers the token as it takes the message).
+    moto kept the outcome but slept until the heartbeat timed out, then failed the task."""
+    from moto.sqs.models import SQSBackend
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    moto_send_message = SQSBackend.send_message
+
+    def send_and_answer_at_once(self: SQSBackend, queue_name: str, message_body: str, **kwargs: Any) -> Any:
+        message = moto_send_message(self, queue_name, message_body, **kwargs)
+        token = json.loads(message_body)["token"]
+        sfn_backend = stepfunctions_parser_backends[self.account_id][self.region_name]
+        sfn_backend.send_task_success(token, json.dumps({"answered": "early"}))
+        return message
+
+    monkeypatch.setattr(SQSBackend, "send_message", send_and_answer_at_once)
+    url, _ = _queue()
+    definition = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "HeartbeatSeconds": 2,
+                "TimeoutSeconds": 30,
+                "End": True,
+            }
+        },
+    }
+    sfn = aws_client("stepfunctions")
+    machine = sfn.create_state_machine(name=_name("early"), definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+
+    described = _wait_finished(execution)
+    assert described["status"] == "SUCCEEDED", described.get("error")
+    assert json.loads(described["output"]) == {"answered": "early"}

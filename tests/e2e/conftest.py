@@ -102,11 +102,23 @@ class Release:
                 raise AssertionError(
                     f"run {run_id} is '{run['status']}', expected {statuses}; timeline: "
                     f"{[(e['event_type'], e['status']) for e in run['timeline']]}\n"
+                    f"{self.execution_tail(run)}\n"
                     f"runner log tail:\n{self.runner_log.read_text()[-3000:]}"
                 )
             time.sleep(0.2)
             run = self.run(run_id)
         return run
+
+    def execution_tail(self, run: dict[str, Any], events: int = 8) -> str:
+        """Where the run's execution stands: its status and last history events (for failures)."""
+        if not run.get("execution_arn"):
+            return "no execution recorded for the run"
+        sfn = self.stack.client("stepfunctions")
+        status = sfn.describe_execution(executionArn=run["execution_arn"])["status"]
+        # the whole history: the emulator ignores maxResults and reverseOrder
+        history = sfn.get_execution_history(executionArn=run["execution_arn"])["events"][-events:]
+        steps = [f"{e['type']}({(e.get('stateEnteredEventDetails') or {}).get('name', '')})" for e in history]
+        return f"execution {status}, last events: {steps}"
 
     def wait_for_approval(self, run_id: int, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -15,6 +15,12 @@
    which moto cannot resolve (it answers 500).
 4. SQS returns a queue's RedrivePolicy as compact JSON, as AWS does: moto's `{"a": 1}` spacing makes
    Terraform see a change on every plan (and wait for it to propagate, 25 s a queue).
+5. A task token answered before its task waits for it. A `.waitForTaskToken` task with
+   HeartbeatSeconds sends its message, and only then sets up the heartbeat it waits on; a worker
+   fast enough to call SendTaskSuccess in between had its outcome stored but no heartbeat woken, so
+   the task slept until the heartbeat timed out and then failed a run that had succeeded (seen in
+   about one run in 300 of `bench/workflow_latency.py`). The heartbeat now starts awake when the
+   outcome is already there.
 
 Each fix is written as the change moto itself would take (a backend/response method, a target kind),
 installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
@@ -55,6 +61,7 @@ def install() -> None:
         _install_event_targets()
         _install_model_package_tags()
         _install_compact_redrive_policy()
+        _install_early_callback_wakes_heartbeat()
         _installed = True
 
 
@@ -346,3 +353,25 @@ def _install_compact_redrive_policy() -> None:
 
     queue_class: Any = Queue
     queue_class.attributes = property(attributes)
+
+
+################################################################################
+# 5. Step Functions: a task token answered before the heartbeat wait is set up
+################################################################################
+
+
+def _install_early_callback_wakes_heartbeat() -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
+
+    moto_setup_heartbeat_endpoint = CallbackEndpoint.setup_heartbeat_endpoint
+
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> HeartbeatEndpoint:
+        heartbeat = moto_setup_heartbeat_endpoint(self, heartbeat_seconds)
+        # `notify` stores the outcome and then wakes the heartbeat it finds; here the heartbeat is
+        # stored and then the outcome read: whichever runs second sees the other's write.
+        if self.get_outcome() is not None:
+            heartbeat.notify()  # type: ignore[no-untyped-call]
+        return heartbeat
+
+    endpoint_class: Any = CallbackEndpoint
+    endpoint_class.setup_heartbeat_endpoint = setup_heartbeat_endpoint

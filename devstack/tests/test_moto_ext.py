@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from mlops_contracts.aws import aws_client
 from mlops_devstack import moto_ext
 from mlops_devstack.emulator import Emulator
+from mlops_devstack.testing import WaitingTask
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 PASS_DEFINITION = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
@@ -339,30 +340,14 @@ def test_a_token_answered_while_its_message_is_sent_resumes_the_task(
 
     def send_and_answer_at_once(self: SQSBackend, queue_name: str, message_body: str, **kwargs: Any) -> Any:
         message = moto_send_message(self, queue_name, message_body, **kwargs)
-        token = json.loads(message_body)["token"]
+        token = json.loads(message_body)["task_token"]
         sfn_backend = stepfunctions_parser_backends[self.account_id][self.region_name]
         sfn_backend.send_task_success(token, json.dumps({"answered": "early"}))
         return message
 
     monkeypatch.setattr(SQSBackend, "send_message", send_and_answer_at_once)
-    url, _ = _queue()
-    definition = {
-        "StartAt": "Wait",
-        "States": {
-            "Wait": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}},
-                "HeartbeatSeconds": 2,
-                "TimeoutSeconds": 30,
-                "End": True,
-            }
-        },
-    }
-    sfn = aws_client("stepfunctions")
-    machine = sfn.create_state_machine(name=_name("early"), definition=json.dumps(definition), roleArn=ROLE)
-    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    task = WaitingTask(emulator, "early", heartbeat_seconds=2)
 
-    described = _wait_finished(execution)
+    described = task.result()
     assert described["status"] == "SUCCEEDED", described.get("error")
     assert json.loads(described["output"]) == {"answered": "early"}

@@ -85,7 +85,7 @@ class WaitingTask:
     """A real Step Functions execution waiting on a task token (sqs:sendMessage.waitForTaskToken),
     so tests can check what a worker answers."""
 
-    def __init__(self, emulator: Emulator, name: str) -> None:
+    def __init__(self, emulator: Emulator, name: str, *, heartbeat_seconds: int | None = None) -> None:
         import json as _json
         import uuid
 
@@ -95,7 +95,7 @@ class WaitingTask:
         sqs = aws_client("sqs")
         suffix = uuid.uuid4().hex[:8]
         queue_url = sqs.create_queue(QueueName=f"{name}-{suffix}")["QueueUrl"]
-        definition = {
+        definition: dict[str, Any] = {
             "StartAt": "Wait",
             "States": {
                 "Wait": {
@@ -106,6 +106,8 @@ class WaitingTask:
                 }
             },
         }
+        if heartbeat_seconds is not None:
+            definition["States"]["Wait"]["HeartbeatSeconds"] = heartbeat_seconds
         machine = self._sfn.create_state_machine(
             name=f"{name}-{suffix}",
             definition=_json.dumps(definition),

@@ -56,11 +56,13 @@ P99_TARGET_MS = 50.0
 
 # Workers: each server gets the count that serves it best here (override with --workers and
 # --mlflow-workers). The 2 cores are shared by the server under test, PostgreSQL, the load generator
-# and the emulator, so a second API worker only takes CPU from them: measured on this machine, our
-# API served POST /runs at 650 req/s with one worker against 595 with two, and GET /runs with a lower
-# p99 (50 against 66 ms); one worker is also what `mlops-api serve` runs in production. MLflow's
-# Flask handlers run in a thread pool behind a WSGI bridge, one GIL per worker: with one worker its
-# runs/create fell from 69-88 to 50-56 req/s, so it keeps two (its runs/search was equal: 21-23).
+# and the emulator, so a second API worker only takes CPU from them: measured on this machine with
+# the load spread over the workers (see bench/loadgen.py), our API served POST /runs at 1408 req/s
+# with one worker against 1364 with two, GET /runs at 1485 against 1514, with a lower p99 (26/24
+# against 30/33 ms); one worker is also what `mlops-api serve` runs in production. MLflow's Flask
+# handlers run in a thread pool behind a WSGI bridge, one GIL per worker: two workers served
+# runs/create at 159 req/s and runs/search at 52, three at 166-176 and 49-50, equal within the noise
+# of this machine, so it keeps two.
 DEFAULT_WORKERS = 1
 DEFAULT_MLFLOW_WORKERS = 2
 
@@ -387,6 +389,7 @@ def report(pairs: list[Pair], args: argparse.Namespace, notes: list[str]) -> boo
         f"{'other':>7}",
     ]
     worst_other = 0.0
+    unspread: list[str] = []
     for ours_s, ours, theirs_s, theirs in pairs:
         for scenario, r in ((ours_s, ours), (theirs_s, theirs)):
             window: Window | None = r.get("cpu")
@@ -394,7 +397,10 @@ def report(pairs: list[Pair], args: argparse.Namespace, notes: list[str]) -> boo
                 continue
             g = window.groups
             count = args.workers if scenario.server == "api" else args.mlflow_workers
+            busiest = window.processes.get(scenario.server, [])[:count]
             workers = "/".join(f"{w:.0f}" for w in window.processes.get(scenario.server, [])[: count + 1])
+            if count > 1 and (len(busiest) < count or busiest[-1] < 0.25 * busiest[0]):
+                unspread.append(scenario.label)
             lines.append(
                 f"{scenario.label:<31}{g[scenario.server]:>8.0f}  {workers:<14}{g['postgres']:>9.0f}"
                 f"{g['loadgen']:>9.0f}{g['bench']:>10.0f}{g['other']:>7.0f}"
@@ -406,6 +412,12 @@ def report(pairs: list[Pair], args: argparse.Namespace, notes: list[str]) -> boo
             0,
             f"WARNING: other processes on this machine used up to {worst_other:.0f}% of one core during "
             "the measured windows; they compete with the servers, so rerun on a quiet machine",
+        )
+    if unspread:
+        notes.insert(
+            0,
+            f"WARNING: the load did not spread over the workers of {', '.join(unspread)} (see the per "
+            "worker column): that server was measured below its capacity",
         )
     lines.extend(f"note: {n}" for n in notes)
     print("\n".join(lines), flush=True)

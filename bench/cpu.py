@@ -36,9 +36,13 @@ def _busy(times: Any) -> float:
 
 
 def _seconds(process: psutil.Process) -> float:
+    """CPU of the process itself plus that of the children it has reaped. The latter is what makes
+    short-lived processes visible: a PostgreSQL backend that lives for one request (MLflow's
+    connection pool discards its overflow connections) starts and exits between two snapshots, and
+    only its parent's children times remember it."""
     try:
         t = process.cpu_times()
-        return float(t.user + t.system)
+        return float(t.user + t.system + t.children_user + t.children_system)
     except psutil.Error:
         return 0.0
 
@@ -84,8 +88,11 @@ class CpuMeter:
         groups: dict[str, float] = {}
         processes: dict[str, list[float]] = {}
         for name, now in after.items():
-            deltas = [now[pid] - before.get(name, {}).get(pid, 0.0) for pid in now]
-            groups[name] = 100 * sum(deltas) / wall
+            then = before.get(name, {})
+            # A process that exited during the window left its lifetime CPU in its parent's reaped
+            # children times; subtracting what it had used before the window keeps just its share.
+            groups[name] = max(0.0, 100 * (sum(now.values()) - sum(then.values())) / wall)
+            deltas = [now[pid] - then.get(pid, 0.0) for pid in now]
             processes[name] = sorted((100 * d / wall for d in deltas if d > 0.01 * wall), reverse=True)
         groups["other"] = max(0.0, 100 * busy / wall - sum(groups.values()))
         return Window(wall=wall, groups=groups, processes=processes)

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from mlops_devstack.emulator import Emulator
 from mlops_devstack.terraform import find_provider_mirror, find_terraform, write_cli_config
+from mlops_devstack.testing import ProvisionedStack, provision_local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -144,3 +146,10 @@ class ProdPlan:
 def prod_plan(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> ProdPlan:
     """The whole of envs/prod planned against the session's emulator (about 20 s)."""
     return ProdPlan(plan_prod(emulator.endpoint, emulator.region, tmp_path_factory.mktemp("prod-plan")))
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionedStack]:
+    """A stack of these tests' own: they check what Terraform made, exactly, while the end-to-end
+    tests' workers poll the shared stack's queues and add rules and queues of their own to it."""
+    yield from provision_local_stack(tmp_path_factory)

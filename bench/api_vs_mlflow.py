@@ -397,8 +397,9 @@ def report(pairs: list[Pair], args: argparse.Namespace, notes: list[str]) -> boo
                 continue
             g = window.groups
             count = args.workers if scenario.server == "api" else args.mlflow_workers
-            busiest = window.processes.get(scenario.server, [])[:count]
-            workers = "/".join(f"{w:.0f}" for w in window.processes.get(scenario.server, [])[: count + 1])
+            per_process = window.processes.get(scenario.server, [])  # busiest first
+            busiest = per_process[:count]
+            workers = "/".join(f"{w:.0f}" for w in per_process[: count + 1])
             if count > 1 and (len(busiest) < count or busiest[-1] < 0.25 * busiest[0]):
                 unspread.append(scenario.label)
             lines.append(

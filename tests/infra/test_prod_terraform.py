@@ -253,7 +253,7 @@ def test_alarms_dashboard_and_tracing(prod_plan: ProdPlan) -> None:
 
 
 def test_state_machine_renders_the_same_template(prod_plan: ProdPlan) -> None:
-    """DESIGN D2: envs/local and envs/prod render the one ASL template."""
+    """docs/decisions/0002-one-asl-template.md: envs/local and envs/prod render the one ASL template."""
     (machine,) = prod_plan.values("aws_sfn_state_machine")
     assert machine["name"] == "mlops-release-workflow"
     line = 'definition_template_path = "${path.module}/../../templates/release_workflow.asl.json"'

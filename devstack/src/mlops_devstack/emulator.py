@@ -31,7 +31,7 @@ FAKE_CREDENTIALS = {
 }
 
 
-# Executing state machines must be switched on (DESIGN section 6).
+# Executing state machines must be switched on (docs/decisions/0010-emulator.md).
 EMULATOR_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 
 
@@ -126,14 +126,14 @@ class Emulator(_EmulatorAddress):
     def start(self) -> Emulator:
         from mlops_devstack import moto_ext
 
-        # Our one extension of moto (DESIGN section 6); it refuses a moto it was not written for.
+        # Our one extension of moto (docs/decisions/0010-emulator.md); it refuses a moto it was not written for.
         moto_ext.install()
         if not port_is_free(self.port):
             raise PortInUse(
                 f"port {self.port} on 127.0.0.1 is taken: stop what uses it "
                 f"(`lsof -i :{self.port}`) or choose another port with EMULATOR_PORT"
             )
-        # The ASL interpreter calls the emulator back on localhost:$MOTO_PORT (DESIGN section 6).
+        # The ASL interpreter calls the emulator back on localhost:$MOTO_PORT (docs/decisions/0010-emulator.md).
         os.environ["MOTO_PORT"] = str(self.port)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = _MotoServer("127.0.0.1", self.port)

@@ -4,7 +4,7 @@
 - `workers-api-key`: the `service` key the local runner's workers call the API with (API_KEY);
 - `approval-signing-key`: the key that signs approval links. It is put into the Secrets Manager secret
   `mlops/approval-signing-key` that terraform/envs/local declares, which is where the API reads it, as
-  in production (DESIGN D8: no secret in code or in the Terraform state).
+  in production (docs/decisions/0008-security.md: no secret in code or in the Terraform state).
 
 A key file that does not match the database (the database was removed, DATABASE_URL points elsewhere,
 the key was revoked) is stale: a new key is made, with a message.

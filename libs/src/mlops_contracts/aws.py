@@ -1,4 +1,4 @@
-"""The one place boto3 clients are built (DESIGN D4).
+"""The one place boto3 clients are built (docs/decisions/0004-ports-and-adapters.md).
 
 Endpoints are never passed here: boto3 honours `AWS_ENDPOINT_URL` (and the per-service
 `AWS_ENDPOINT_URL_<SERVICE>`) natively, so the same code talks to AWS, moto or LocalStack.

@@ -1,4 +1,4 @@
-"""Run statuses and the one transition table of the platform (DESIGN D5).
+"""Run statuses and the one transition table of the platform (docs/decisions/0005-system-of-record.md).
 
 Every component that changes a run's status asks this table; the API enforces it (an illegal
 transition is a 409) and the projector relies on it to ignore redelivered or out-of-order events.

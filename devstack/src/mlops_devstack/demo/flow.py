@@ -52,7 +52,7 @@ class DemoFailed(RuntimeError):
 @dataclass(frozen=True)
 class DemoKeys:
     operator: str  # registers the samples, launches the run
-    approver: str  # approves it (DESIGN D8: approving needs the approver role)
+    approver: str  # approves it (docs/decisions/0008-security.md: approving needs the approver role)
 
 
 @dataclass

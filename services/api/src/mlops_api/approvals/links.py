@@ -1,4 +1,4 @@
-"""Signed approval links (DESIGN D8): bound to the run, the approval and the decision, expiring with
+"""Signed approval links (docs/decisions/0008-security.md): bound to the run, the approval and the decision, expiring with
 the approval's timeout, single use (the approval they decide is decided once).
 
 The signing key is APPROVAL_SIGNING_KEY or, in production, the Secrets Manager secret

@@ -1,4 +1,4 @@
-"""Roles and what each may do: the one permission table of the API (DESIGN D8)."""
+"""Roles and what each may do: the one permission table of the API (docs/decisions/0008-security.md)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Read-only view of the SageMaker Model Registry (package group = model name, DESIGN 1.5)."""
+"""Read-only view of the SageMaker Model Registry (package group = model name, docs/decisions/0011-domain-facts.md)."""

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from mlops_contracts.status import RunStatus, TaskType
 
-# SageMaker model package group names: the model name becomes one (DESIGN 1.5).
+# SageMaker model package group names: the model name becomes one (docs/decisions/0011-domain-facts.md).
 MODEL_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 # A hub id (`org/name`, optionally `@revision`), an s3:// URI or an absolute local path (tests and
 # the offline demo load models with the same from_pretrained code).

@@ -1,4 +1,4 @@
-"""The judge port (DESIGN D4): `JUDGE=bedrock` (RAGAS with an LLM judge on Amazon Bedrock) or
+"""The judge port (docs/decisions/0004-ports-and-adapters.md): `JUDGE=bedrock` (RAGAS with an LLM judge on Amazon Bedrock) or
 `JUDGE=local` (an offline embedding judge). Both give the engine RAGAS single-turn metrics named after
 the four MLScore metrics, and account for their usage."""
 

@@ -387,12 +387,12 @@ def _signals() -> Iterator[None]:
 def _service_environment(
     *, url: str, stack_env: dict[str, str], ports: Ports, workers_key: str, base_model: str | None = None
 ) -> dict[str, str]:
-    """What the API, the workers and the dashboard read (D4: the same settings as on AWS)."""
+    """What the API, the workers and the dashboard read (docs/decisions/0004-ports-and-adapters.md: the same settings as on AWS)."""
     api_url = f"http://127.0.0.1:{ports.api}"
     env = dict(stack_env)
     env.update({"DATABASE_URL": url, "API_URL": api_url, "API_KEY": workers_key})
     # Where links in notifications point (approval links, the dashboard's run page); the local
-    # backends of the workers (D4). Set them in your shell to override.
+    # backends of the workers (docs/decisions/0004-ports-and-adapters.md). Set them in your shell to override.
     defaults = {
         "PUBLIC_API_URL": api_url,
         "DASHBOARD_URL": f"http://127.0.0.1:{ports.ui}",

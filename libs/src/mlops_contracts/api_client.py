@@ -1,4 +1,4 @@
-"""The HTTP client workers use to talk to the API (the only writer of the run database, D5)."""
+"""The HTTP client workers use to talk to the API (the only writer of the run database, docs/decisions/0005-system-of-record.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The transactional outbox (D6): events are delayed, never lost or duplicated, when the bus is
+"""The transactional outbox (docs/decisions/0006-transactional-outbox.md): events are delayed, never lost or duplicated, when the bus is
 down; the relay marks only what EventBridge accepted."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 from aiohttp import web
-from api_testkit import BUS, AwsFixture, Clients, libpq, run_body
+from mlops_testkit.api import BUS, AwsFixture, Clients, libpq, run_body
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials

@@ -1,4 +1,4 @@
-"""Domain errors and their HTTP mapping: bad input is a clear 4xx, never a 500 (D7)."""
+"""Domain errors and their HTTP mapping: bad input is a clear 4xx, never a 500 (docs/decisions/0007-fail-closed.md)."""
 
 from __future__ import annotations
 

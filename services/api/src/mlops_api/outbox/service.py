@@ -1,4 +1,4 @@
-"""Writing to the outbox: always inside the caller's transaction (D6)."""
+"""Writing to the outbox: always inside the caller's transaction (docs/decisions/0006-transactional-outbox.md)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ async def _check_datasets(session: AsyncSession | AsyncConnection, request: RunC
 
 def _create_run_statement() -> Select[Any]:
     """The run, its `run.created` timeline step and its outbox row, written by ONE statement:
-    atomic by itself (D6 holds without a transaction around it) and one round trip. The run is
+    atomic by itself (docs/decisions/0006-transactional-outbox.md holds without a transaction around it) and one round trip. The run is
     inserted only when both datasets exist with the right kind; their URIs go into the event.
     Built once, executed with bind parameters (SQLAlchemy caches its compiled form)."""
     runs, events, outbox, datasets = (

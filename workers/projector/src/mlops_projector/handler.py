@@ -13,7 +13,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops_contracts.api_client import ApiClient
+from mlops_contracts.secrets import resolve_api_key
 from mlops_projector.projector import project
+from mlops_projector.settings import ProjectorSettings
 
 logger = Logger(service="projector")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -21,7 +23,10 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @lru_cache(maxsize=1)
 def _api() -> ApiClient:
-    return ApiClient.from_env()
+    settings = ProjectorSettings()
+    secret = settings.api_key.get_secret_value() if settings.api_key else None
+    key = resolve_api_key(secret, settings.api_key_secret_id)
+    return ApiClient(str(settings.api_url), key)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -33,6 +38,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _api()  # outside the batch: a bad setting fails the invocation, naming the variable
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

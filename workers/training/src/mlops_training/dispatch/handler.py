@@ -4,7 +4,6 @@ the SageMaker completion handler. TRAINING_BACKEND=sagemaker|local chooses the b
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,23 +13,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from mlops_training.dispatch.local import dispatch_local
 from mlops_training.dispatch.messages import TrainingTask
 from mlops_training.dispatch.sagemaker import dispatch_sagemaker, handle_state_change
+from mlops_training.dispatch.settings import get_settings
 
 logger = Logger(service="training-dispatcher")
 processor = BatchProcessor(event_type=EventType.SQS)
-
-
-def backend() -> str:
-    value = os.environ.get("TRAINING_BACKEND", "sagemaker")
-    if value not in ("sagemaker", "local"):
-        raise ValueError(f"TRAINING_BACKEND must be 'sagemaker' or 'local', got '{value}'")
-    return value
+get_settings()  # at cold start: a bad value stops the process here, naming the variable
 
 
 def record_handler(record: SQSRecord) -> None:
     task = TrainingTask.model_validate(json.loads(record.body))
-    logger.info("training task", extra={"run_id": task.run_id, "backend": backend()})
-    if backend() == "local":
-        dispatch_local(task, heartbeat_seconds=float(os.environ.get("TRAINING_HEARTBEAT_SECONDS", "60")))
+    settings = get_settings()
+    logger.info("training task", extra={"run_id": task.run_id, "backend": settings.training_backend})
+    if settings.training_backend == "local":
+        dispatch_local(task, heartbeat_seconds=settings.heartbeat_seconds)
     else:
         dispatch_sagemaker(task)
 

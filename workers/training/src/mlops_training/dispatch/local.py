@@ -18,6 +18,7 @@ from pathlib import Path
 from mlops_contracts.aws import aws_client
 from mlops_training.dispatch import tokens
 from mlops_training.dispatch.messages import TrainingOutcome, TrainingTask, split_s3_uri
+from mlops_training.dispatch.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class TrainingFailed(RuntimeError):
 
 def entrypoint_command() -> list[str]:
     """TRAINING_ENTRYPOINT overrides the command (e.g. a wrapper); the root is appended."""
-    override = os.environ.get("TRAINING_ENTRYPOINT")
+    override = get_settings().entrypoint
     return shlex.split(override) if override else list(DEFAULT_ENTRYPOINT)
 
 

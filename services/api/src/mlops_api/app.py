@@ -18,6 +18,7 @@ from mlops_api.config import Settings, get_settings
 from mlops_api.datasets.routes import router as datasets_router
 from mlops_api.db import autocommit, create_engine, session_factory
 from mlops_api.errors import install_error_handlers
+from mlops_api.flows import wire as wire_domains
 from mlops_api.migrate import ensure_schema_current
 from mlops_api.ops.metrics import ApiMetrics, MetricsMiddleware
 from mlops_api.ops.routes import router as ops_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.notify_outbox = lambda: None
     install_error_handlers(app)
+    wire_domains(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(runs_router)
     app.include_router(approvals_router)

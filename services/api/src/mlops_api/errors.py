@@ -1,4 +1,11 @@
-"""Domain errors and their HTTP mapping: bad input is a clear 4xx, never a 500 (docs/decisions/0007-fail-closed.md)."""
+"""The API's errors and their HTTP mapping: bad input is a clear 4xx, never a 500
+(docs/decisions/0007-fail-closed.md).
+
+Every error a route raises derives from `ApiError` here, whichever domain raises it, and becomes
+`{"detail": ...}` with its status code. This is the server side only: what a caller of the API
+catches is `mlops_contracts.api_client.ApiError`, in libs, because the workers, the dashboard and
+the demo share that client and libs imports no service.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +36,22 @@ class Unprocessable(ApiError):
 
 class PayloadTooLarge(ApiError):
     status_code = 413
+
+
+class Forbidden(ApiError):
+    status_code = 403
+
+
+class Gone(ApiError):
+    """What no longer exists to act on: an approval that timed out, a link used or outlived."""
+
+    status_code = 410
+
+
+class Unavailable(ApiError):
+    """A dependency (Step Functions, S3, SageMaker, Secrets Manager) cannot answer now."""
+
+    status_code = 503
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,10 +1,35 @@
-"""Response shapes shared by every router."""
+"""What every domain's schemas share: the error response shape and the JSON-safe field types."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+
+
+def _walk_json(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and Infinity are not JSON numbers")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("strings must not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _walk_json(key)
+            _walk_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _walk_json(item)
+
+
+def _json_safe(value: Any) -> Any:
+    """PostgreSQL's text and JSONB refuse NUL characters and NaN: reject them as bad input."""
+    _walk_json(value)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
+Text = Annotated[str, AfterValidator(_json_safe)]
 
 
 class ErrorResponse(BaseModel):

@@ -15,8 +15,8 @@ from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from mlops_api.approvals.errors import Forbidden, Gone, Unavailable
 from mlops_api.config import Settings
+from mlops_api.errors import Forbidden, Gone, Unavailable
 from mlops_contracts.secrets import read_secret
 
 log = logging.getLogger(__name__)

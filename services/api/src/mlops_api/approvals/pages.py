@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from mlops_api.approvals.links import Decision
 from mlops_api.approvals.models import Approval
-from mlops_api.runs.models import PipelineRun
+from mlops_api.approvals.ports import RunFacts
 
 # No scripts, no external resources, no framing (clickjacking on the confirm button), forms post
 # back here only; the link itself is a capability: no caching, no Referer leaking it.
@@ -49,7 +49,7 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(document, status_code=status_code, headers=SECURITY_HEADERS)
 
 
-def _facts(run: PipelineRun, approval: Approval) -> str:
+def _facts(run: RunFacts, approval: Approval) -> str:
     verdict = "at or above" if approval.ml_score >= approval.ml_score_threshold else "below"
     rows = [
         ("Run", f"#{run.id} ({run.experiment_name})"),
@@ -69,7 +69,7 @@ def _facts(run: PipelineRun, approval: Approval) -> str:
 
 
 def confirm(
-    run: PipelineRun,
+    run: RunFacts,
     approval: Approval,
     decision: Decision,
     *,
@@ -105,7 +105,7 @@ def confirm(
     return _page(title, body, status_code)
 
 
-def decided(run: PipelineRun, approval: Approval) -> HTMLResponse:
+def decided(run: RunFacts, approval: Approval) -> HTMLResponse:
     title = f"Run #{run.id} {approval.status}"
     body = f"""
 <h1>{escape(run.model_name)}: run #{run.id} {escape(approval.status)}</h1>

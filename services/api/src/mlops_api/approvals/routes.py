@@ -7,8 +7,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops_api.approvals import links, pages, service
-from mlops_api.approvals.errors import Gone
 from mlops_api.approvals.models import Via
+from mlops_api.approvals.ports import RunLookup
 from mlops_api.approvals.schemas import (
     ApprovalOut,
     ApprovalRegistered,
@@ -25,7 +25,7 @@ from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.config import Settings
 from mlops_api.deps import get_session
-from mlops_api.errors import ApiError
+from mlops_api.errors import ApiError, Gone
 
 router = APIRouter(prefix="/runs", tags=["approvals"])
 
@@ -57,7 +57,14 @@ def task_answerer(request: Request) -> TaskAnswerer:
     return TaskAnswerer(settings.aws_region)
 
 
+def run_lookup(request: Request) -> RunLookup:
+    """The runs domain's `get_run`, put on the app by mlops_api.flows (approvals never import runs)."""
+    runs: RunLookup = request.app.state.run_lookup
+    return runs
+
+
 Keys = Annotated[links.SigningKeys, Depends(signing_keys)]
+Runs = Annotated[RunLookup, Depends(run_lookup)]
 Answerer = Annotated[TaskAnswerer, Depends(task_answerer)]
 
 
@@ -92,10 +99,11 @@ async def register_approval(
     response: Response,
     session: Session,
     keys: Keys,
+    runs: Runs,
     principal: Annotated[Principal, Depends(require(Permission.REQUEST_APPROVAL))],
 ) -> ApprovalRegistered:
     key = await keys.get()  # first: without a key no link can be issued, so nothing is stored
-    approval, created = await service.register(session, run_id, body, principal)
+    approval, created = await service.register(session, run_id, body, principal, runs)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
     def url(decision: links.Decision) -> str:
@@ -123,13 +131,14 @@ async def register_approval(
     responses=api_errors(401, 403, 404, 422),
     summary="The run's latest approval request and its decision (never the task token)",
 )
-async def get_approval(run_id: RunId, session: Session, _: Reader) -> ApprovalOut:
-    return ApprovalOut.model_validate(await service.current(session, run_id))
+async def get_approval(run_id: RunId, session: Session, runs: Runs, _: Reader) -> ApprovalOut:
+    return ApprovalOut.model_validate(await service.current(session, run_id, runs))
 
 
 async def _decide_api(
     session: AsyncSession,
     run_id: int,
+    runs: RunLookup,
     *,
     approved: bool,
     comment: str | None,
@@ -138,7 +147,7 @@ async def _decide_api(
     request: Request,
     answerer: TaskAnswerer,
 ) -> ApprovalOut:
-    approval = await service.for_api_decision(session, run_id)
+    approval = await service.for_api_decision(session, run_id, runs)
     decision = service.DecisionMade(
         approved=approved,
         actor=principal.name,
@@ -161,6 +170,7 @@ async def approve(
     request: Request,
     session: Session,
     answerer: Answerer,
+    runs: Runs,
     principal: Approver,
     body: ApproveIn | None = None,
 ) -> ApprovalOut:
@@ -168,6 +178,7 @@ async def approve(
     return await _decide_api(
         session,
         run_id,
+        runs,
         approved=True,
         comment=body.comment,
         via=body.via,
@@ -189,11 +200,13 @@ async def reject(
     request: Request,
     session: Session,
     answerer: Answerer,
+    runs: Runs,
     principal: Approver,
 ) -> ApprovalOut:
     return await _decide_api(
         session,
         run_id,
+        runs,
         approved=False,
         comment=body.comment,
         via=body.via,
@@ -209,8 +222,8 @@ async def reject(
     responses=api_errors(401, 403, 404, 422),
     summary="The run's approval audit trail: who decided what, when, how, on which MLScore",
 )
-async def get_audit(run_id: RunId, session: Session, _: Reader) -> list[AuditEntryOut]:
-    return [AuditEntryOut.model_validate(row) for row in await service.audit_trail(session, run_id)]
+async def get_audit(run_id: RunId, session: Session, runs: Runs, _: Reader) -> list[AuditEntryOut]:
+    return [AuditEntryOut.model_validate(row) for row in await service.audit_trail(session, run_id, runs)]
 
 
 @router.get(
@@ -219,12 +232,14 @@ async def get_audit(run_id: RunId, session: Session, _: Reader) -> list[AuditEnt
     responses={200: {"description": "The confirmation page"}, **html_responses(403, 410, 503)},
     summary="An approval link: shows a confirmation page, never decides",
 )
-async def open_link(run_id: RunId, token: LinkToken, session: Session, keys: Keys) -> HTMLResponse:
+async def open_link(
+    run_id: RunId, token: LinkToken, session: Session, keys: Keys, runs: Runs
+) -> HTMLResponse:
     try:
         claims = links.verify(await keys.get(), token, run_id=run_id)
         approval = await service.for_link(session, claims.approval_id, run_id, claims.nonce)
         service.check_open(approval, link=True)
-        run = await service.run_of(session, approval)
+        run = await service.run_of(session, approval, runs)
     except ApiError as exc:
         await session.rollback()
         return pages.problem(exc.status_code, str(exc.detail))
@@ -245,6 +260,7 @@ async def confirm_link(
     session: Session,
     keys: Keys,
     answerer: Answerer,
+    runs: Runs,
     name: Annotated[str, Form(description="Who decides (recorded in the audit trail)")] = "",
     comment: Annotated[str, Form(description="Required to reject")] = "",
 ) -> HTMLResponse:
@@ -252,7 +268,7 @@ async def confirm_link(
         claims = links.verify(await keys.get(), token, run_id=run_id)
         approval = await service.for_link(session, claims.approval_id, run_id, claims.nonce)
         service.check_open(approval, link=True)
-        run = await service.run_of(session, approval)
+        run = await service.run_of(session, approval, runs)
         name, comment = name.strip(), comment.strip()
         problem = _form_problem(name, comment, claims.decision)
         if problem:

@@ -7,8 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from mlops_api.approvals.models import ApprovalStatus, AuditAction, Via
-from mlops_api.runs.schemas import Text
-from mlops_api.schemas import ErrorResponse, error_responses
+from mlops_api.schemas import ErrorResponse, Text, error_responses
 
 DEFAULT_TIMEOUT_SECONDS = 72 * 3600
 MAX_TIMEOUT_SECONDS = 365 * 24 * 3600  # Step Functions' own limit for a task

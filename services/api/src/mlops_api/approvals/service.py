@@ -19,14 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlops_api.approvals.errors import Gone, Unavailable
 from mlops_api.approvals.models import Approval, ApprovalAudit, ApprovalStatus, AuditAction, Via
+from mlops_api.approvals.ports import RunFacts, RunLookup, RunStatusChanged
 from mlops_api.approvals.schemas import ApprovalRequestIn
 from mlops_api.approvals.workflow import NoLongerWaiting, TaskAnswerer, WorkflowUnavailable
 from mlops_api.auth.keys import Principal
-from mlops_api.errors import Conflict, NotFound
-from mlops_api.runs.models import PipelineRun
-from mlops_api.runs.schemas import StatusChange
+from mlops_api.errors import Conflict, Gone, NotFound, Unavailable
 from mlops_contracts.status import TERMINAL_STATUSES, RunStatus
 
 log = logging.getLogger(__name__)
@@ -77,22 +75,12 @@ def _finish(approval: Approval, status: ApprovalStatus, *, by: str, via: Via, co
     approval.task_token = None  # the wait is over: the capability is not kept
 
 
-async def _run(session: AsyncSession, run_id: int, *, for_update: bool = False) -> PipelineRun:
-    query = select(PipelineRun).where(PipelineRun.id == run_id)
-    if for_update:
-        query = query.with_for_update()
-    run = (await session.execute(query)).scalar_one_or_none()
-    if run is None:
-        raise NotFound(f"run {run_id} not found")
-    return run
-
-
 async def register(
-    session: AsyncSession, run_id: int, request: ApprovalRequestIn, principal: Principal
+    session: AsyncSession, run_id: int, request: ApprovalRequestIn, principal: Principal, runs: RunLookup
 ) -> tuple[Approval, bool]:
     """Store a pending approval. Idempotent for the same task token; a new token for a run that
     still has a pending approval supersedes it (the workflow waits on the newest token only)."""
-    run = await _run(session, run_id, for_update=True)  # serialises registrations of a run
+    run = await runs(session, run_id, for_update=True)  # serialises registrations of a run
     digest = token_digest(request.task_token)
     existing = (
         await session.execute(select(Approval).where(Approval.task_token_sha256 == digest))
@@ -177,8 +165,8 @@ async def register(
     return approval, True
 
 
-async def run_of(session: AsyncSession, approval: Approval) -> PipelineRun:
-    return await _run(session, approval.run_id)
+async def run_of(session: AsyncSession, approval: Approval, runs: RunLookup) -> RunFacts:
+    return await runs(session, approval.run_id)
 
 
 async def latest(session: AsyncSession, run_id: int, *, for_update: bool = False) -> Approval | None:
@@ -188,16 +176,16 @@ async def latest(session: AsyncSession, run_id: int, *, for_update: bool = False
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def current(session: AsyncSession, run_id: int) -> Approval:
-    await _run(session, run_id)
+async def current(session: AsyncSession, run_id: int, runs: RunLookup) -> Approval:
+    await runs(session, run_id)
     approval = await latest(session, run_id)
     if approval is None:
         raise NotFound(f"run {run_id} has no approval request")
     return approval
 
 
-async def audit_trail(session: AsyncSession, run_id: int) -> Sequence[ApprovalAudit]:
-    await _run(session, run_id)
+async def audit_trail(session: AsyncSession, run_id: int, runs: RunLookup) -> Sequence[ApprovalAudit]:
+    await runs(session, run_id)
     query = select(ApprovalAudit).where(ApprovalAudit.run_id == run_id).order_by(ApprovalAudit.id)
     return (await session.execute(query)).scalars().all()
 
@@ -304,9 +292,9 @@ async def decide(
     return approval
 
 
-async def for_api_decision(session: AsyncSession, run_id: int) -> Approval:
+async def for_api_decision(session: AsyncSession, run_id: int, runs: RunLookup) -> Approval:
     """The run's approval to decide, locked; 404 for an unknown run, 409 when nothing waits."""
-    run = await _run(session, run_id)
+    run = await runs(session, run_id)
     approval = await latest(session, run_id, for_update=True)
     if approval is None:
         raise Conflict(f"run {run_id} has no approval request (status '{run.status}'): nothing to decide")
@@ -328,9 +316,9 @@ async def for_link(session: AsyncSession, approval_id: int, run_id: int, nonce: 
 
 
 async def on_run_status_changed(
-    session: AsyncSession, run: PipelineRun, change: StatusChange, principal: Principal
+    session: AsyncSession, run: RunFacts, change: RunStatusChanged, principal: Principal
 ) -> None:
-    """Hook of runs.service.change_status, in its transaction: when the run ends while an approval
+    """Hook of runs.service.change_status (wired by mlops_api.flows), in its transaction: when the run ends while an approval
     still waits, close it - a timeout (the workflow's rejection with approver 'timeout'), a decision
     taken outside the platform, or the run failing or being cancelled. Links die with it."""
     if change.status not in TERMINAL_STATUSES:

@@ -14,8 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlops_api.approvals.errors import Unavailable
-from mlops_api.errors import NotFound
+from mlops_api.errors import NotFound, Unavailable
 from mlops_api.registry.schemas import ModelGroupOut, ModelVersionOut
 from mlops_api.runs.models import PipelineRun, RunResult
 from mlops_contracts.aws import aws_client

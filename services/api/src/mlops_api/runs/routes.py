@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -31,6 +32,15 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 Session = Annotated[AsyncSession, Depends(get_session)]
 AutocommitEngine = Annotated[AsyncEngine, Depends(get_autocommit_engine)]  # one-statement endpoints
 RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Run id")]
+
+
+def status_hooks(request: Request) -> Sequence[service.StatusHook]:
+    """What other domains do when a run's status changes, put on the app by mlops_api.flows."""
+    hooks: Sequence[service.StatusHook] = request.app.state.run_status_hooks
+    return hooks
+
+
+StatusHooks = Annotated[Sequence[service.StatusHook], Depends(status_hooks)]
 
 
 @router.post(
@@ -113,9 +123,10 @@ async def change_status(
     request: Request,
     response: Response,
     session: Session,
+    hooks: StatusHooks,
     principal: Annotated[Principal, Depends(require(Permission.UPDATE_STATUS))],
 ) -> RunOut:
-    run, changed = await service.change_status(session, run_id, body, principal)
+    run, changed = await service.change_status(session, run_id, body, principal, hooks)
     if changed:
         request.app.state.notify_outbox()
     response.headers["X-Status-Changed"] = "true" if changed else "false"

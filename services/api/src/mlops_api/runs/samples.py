@@ -13,8 +13,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 
-from mlops_api.approvals.errors import Unavailable
-from mlops_api.errors import NotFound
+from mlops_api.errors import NotFound, Unavailable
 from mlops_contracts.aws import aws_client
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from mlops_api.schemas import JsonObject, Text
 from mlops_contracts.status import RunStatus, TaskType
 
 # SageMaker model package group names: the model name becomes one (docs/decisions/0011-domain-facts.md).
@@ -28,29 +28,6 @@ def _check_model_id(value: str) -> str:
         )
     return value
 
-
-def _walk_json(value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("NaN and Infinity are not JSON numbers")
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("strings must not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _walk_json(key)
-            _walk_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            _walk_json(item)
-
-
-def _json_safe(value: Any) -> Any:
-    """PostgreSQL's text and JSONB refuse NUL characters and NaN: reject them as bad input."""
-    _walk_json(value)
-    return value
-
-
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
-Text = Annotated[str, AfterValidator(_json_safe)]
 
 ModelId = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_check_model_id)]
 

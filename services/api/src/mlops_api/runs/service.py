@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import BigInteger, Select, Table, bindparam, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from mlops_api.approvals.service import on_run_status_changed
 from mlops_api.auth.keys import Principal
 from mlops_api.datasets.models import Dataset, DatasetKind
 from mlops_api.db import DriverStatement, json_text
@@ -228,11 +227,25 @@ async def results(session: AsyncSession, run_id: int) -> Sequence[RunResult]:
     return (await session.execute(query)).scalars().all()
 
 
+class StatusHook(Protocol):
+    """Another domain's reaction to a status change, run in its transaction before the commit (the
+    approvals close a wait the run outlived). mlops_api.flows wires them: runs import no domain."""
+
+    def __call__(
+        self, session: AsyncSession, run: PipelineRun, change: StatusChange, principal: Principal
+    ) -> Awaitable[None]: ...
+
+
 async def change_status(
-    session: AsyncSession, run_id: int, change: StatusChange, principal: Principal
+    session: AsyncSession,
+    run_id: int,
+    change: StatusChange,
+    principal: Principal,
+    hooks: Sequence[StatusHook] = (),
 ) -> tuple[PipelineRun, bool]:
     """Apply a status change through the transition table. Returns (run, changed). A repeated
-    transition or a repeated event id is an idempotent no-op; an illegal one is a Conflict."""
+    transition or a repeated event id is an idempotent no-op; an illegal one is a Conflict.
+    `hooks` run only for a change that happened, in its transaction."""
     run = await get_run(session, run_id, for_update=True)
     if change.event_id is not None:
         seen = await session.scalar(
@@ -288,7 +301,8 @@ async def change_status(
             execution_arn=change.execution_arn,
         ),
     )
-    await on_run_status_changed(session, run, change, principal)  # closes a wait the run outlived
+    for hook in hooks:
+        await hook(session, run, change, principal)
     await session.commit()
     return run, True
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlops_devstack.runner import build_parser, load_mappings
+from mlops_sqs_runtime.runner import build_parser, load_mappings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.localstack.yml"
@@ -109,7 +109,7 @@ def effective_argv(service: dict[str, Any], dockerfiles: dict[str, Dockerfile]) 
 
 
 def runner_mappings(argv: list[str]) -> list[str]:
-    assert argv[:3] == ["python", "-m", "mlops_devstack.runner"], f"not the local runner: {argv}"
+    assert argv[:3] == ["python", "-m", "mlops_sqs_runtime.runner"], f"not the runner: {argv}"
     args = build_parser().parse_args(argv[3:])  # the runner's own CLI accepts the command line
     return list(args.mapping or [])
 

@@ -22,6 +22,10 @@ PARTS = {
     "workers/projector/Dockerfile": "workers/projector",
 }
 WORKERS = [p for p in PARTS if p.startswith("workers/")]
+# What a worker image adds to its part and libs/: the runner (not the development stack) and the
+# event-source mappings it plays.
+RUNTIME = "runtime"
+MAPPINGS = "terraform/lambda_mappings.json"
 PYTHON_BASE = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
 CUDA_BASE = re.compile(r"^pytorch/pytorch:\d+\.\d+\.\d+-cuda\d+\.\d+-cudnn\d+-runtime$")
 
@@ -80,7 +84,7 @@ def test_multi_stage_pinned_and_non_root(path: str, dockerfiles: dict[str, Docke
 @pytest.mark.parametrize("path", sorted(PARTS))
 def test_copies_only_its_part_and_the_shared_libs(path: str, dockerfiles: dict[str, Dockerfile]) -> None:
     part = PARTS[path]
-    allowed = {"libs", part} | ({"devstack"} if path in WORKERS else set())
+    allowed = {"libs", part} | ({RUNTIME, MAPPINGS} if path in WORKERS else set())
     sources = []
     for stage in dockerfiles[path].stages:
         for copy in stage.all("COPY"):
@@ -94,10 +98,21 @@ def test_copies_only_its_part_and_the_shared_libs(path: str, dockerfiles: dict[s
         owner = next((a for a in allowed if source.rstrip("/") == a or source.startswith(a + "/")), None)
         assert owner, f"COPY {source} is outside {sorted(allowed)}"
         assert "/tests" not in source, "tests do not belong in an image"
+        assert not source.startswith("devstack"), "the development stack does not belong in an image"
         roots.add(owner)
     assert roots == allowed
     installed = dockerfiles[path].pip_install_args()
-    assert {a.strip('"').split("[")[0].removeprefix("./") for a in installed} == allowed
+    assert {a.strip('"').split("[")[0].removeprefix("./") for a in installed} == allowed - {MAPPINGS}
+
+
+@pytest.mark.parametrize("path", WORKERS)
+def test_workers_find_the_mappings_they_carry(path: str, dockerfiles: dict[str, Dockerfile]) -> None:
+    dockerfile = dockerfiles[path]
+    (copy,) = [c for stage in dockerfile.stages for c in stage.all("COPY") if c.args.startswith(MAPPINGS)]
+    destination = copy.args.split()[-1]
+    assert destination.startswith("/opt/venv/"), "copied into the venv, the one thing the runtime stage gets"
+    environment = " ".join(e.args for e in dockerfile.final.all("ENV"))
+    assert f"LAMBDA_MAPPINGS_FILE={destination}" in environment
 
 
 @pytest.mark.parametrize("path", sorted(PARTS))
@@ -115,7 +130,7 @@ def test_health_and_entrypoint(path: str, dockerfiles: dict[str, Dockerfile]) ->
     assert checks
     assert "CMD" in checks[-1].args
     if path in WORKERS:
-        assert entrypoint[:3] == ["python", "-m", "mlops_devstack.runner"]
+        assert entrypoint[:3] == ["python", "-m", "mlops_sqs_runtime.runner"]
         assert "--heartbeat-file" in entrypoint
         assert "--check-heartbeat" in checks[-1].args
 
@@ -157,7 +172,7 @@ def test_dockerignore_sends_what_the_copies_need_and_nothing_heavy(
                     root = REPO / source
                     for file in [f for f in root.rglob("*") if f.is_file()] if root.is_dir() else [root]:
                         rel = str(file.relative_to(REPO))
-                        if "__pycache__" not in rel:  # package data (mappings.toml ...) included
+                        if "__pycache__" not in rel:  # package data (py.typed ...) included
                             assert not _ignored(rel, patterns), f"{rel} is needed but .dockerignore drops it"
     for heavy in [".venv/bin/python", ".local/postgres", ".git/HEAD", "terraform/envs/local/main.tf"]:
         assert _ignored(heavy, patterns), f"{heavy} would be sent to the Docker daemon"

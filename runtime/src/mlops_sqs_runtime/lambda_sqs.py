@@ -1,6 +1,6 @@
 """What Lambda's SQS event source mapping hands a function, and how it reads the function's answer.
 
-Pure functions, no I/O: the local runner (`mlops_devstack.runner`) polls and deletes; this module builds
+Pure functions, no I/O: the runner (`mlops_sqs_runtime.runner`) polls and deletes; this module builds
 the event a Lambda function receives (`{"Records": [...]}`), the context object, and applies Lambda's
 rules for partial batch responses (ReportBatchItemFailures):
 

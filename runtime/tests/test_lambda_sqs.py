@@ -11,8 +11,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from mlops_devstack.envfile import EnvFileError, load_env_file, parse_env_file
-from mlops_devstack.lambda_sqs import (
+from mlops_sqs_runtime.lambda_sqs import (
     InvalidBatchResponse,
     LocalLambdaContext,
     build_event,
@@ -122,17 +121,3 @@ def test_context() -> None:
     assert 1000 < context.get_remaining_time_in_millis() <= 2000
     assert context.log_group_name == "/aws/lambda/training"
     assert context.aws_request_id != LocalLambdaContext("f", "arn", 1).aws_request_id
-
-
-def test_env_file(tmp_path: Any) -> None:
-    path = tmp_path / "stack.env"
-    path.write_text("# outputs\n\nA=1\nexport B=\"two words\"\nC='x=y'\n")
-    assert parse_env_file(path) == {"A": "1", "B": "two words", "C": "x=y"}
-    environ = {"A": "kept"}
-    assert load_env_file(path, environ) == {"B": "two words", "C": "x=y"}
-    assert environ["A"] == "kept"
-    path.write_text("not a line\n")
-    with pytest.raises(EnvFileError, match=r"stack\.env:1"):
-        parse_env_file(path)
-    with pytest.raises(EnvFileError, match="cannot read"):
-        parse_env_file(tmp_path / "missing.env")

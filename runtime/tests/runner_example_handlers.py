@@ -93,6 +93,14 @@ def slow_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _partial(event, context)
 
 
+def long_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Outlives a 2-second visibility timeout (the long-running deployment's evaluations)."""
+    _observe(event, context)
+    ENTERED.set()
+    time.sleep(3.0)
+    return _partial(event, context)
+
+
 def bad_identifier_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Reports a failure Lambda cannot match to a message: Lambda fails the whole batch."""
     _observe(event, context)

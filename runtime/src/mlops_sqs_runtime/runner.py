@@ -1,6 +1,6 @@
-"""The local runner: plays Lambda's SQS event-source mapping for each worker.
+"""The runner: plays Lambda's SQS event-source mapping for each worker.
 
-For each mapping (`mappings.toml` beside this file) it long-polls the queue, gathers a batch (batch
+For each mapping (terraform/lambda_mappings.json, which terraform/envs/prod reads too) it long-polls the queue, gathers a batch (batch
 size, batching window), invokes the SAME handler function the worker's Lambda image runs with Lambda's
 SQS event (`{"Records": [...]}`) and a context object, then settles the batch as Lambda does with
 ReportBatchItemFailures:
@@ -12,12 +12,13 @@ ReportBatchItemFailures:
 
 Messages left alone come back after the queue's visibility timeout and are moved to the DLQ by the
 queue's own redrive policy (maxReceiveCount), exactly as on AWS: the runner never re-sends or parks a
-message itself.
+message itself. One addition for the long-running deployment (work longer than Lambda's 15 minutes):
+a mapping with `extend_visibility` keeps its in-flight messages invisible until the handler returns.
 
 Runs as threads inside `make dev` (`LocalRunner(...).start()` / `.stop()`) and as its own process, which
-is what the worker containers of docker-compose.localstack.yml run:
+is what the worker images run (docker-compose.localstack.yml, a long-running container):
 
-    python -m mlops_devstack.runner --env-file .local/stack.env --mapping training
+    python -m mlops_sqs_runtime.runner --env-file .local/stack.env --mapping training
 """
 
 from __future__ import annotations
@@ -33,17 +34,16 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mlops_devstack.envfile import EnvFileError, load_env_file
-from mlops_devstack.lambda_sqs import (
+from mlops_sqs_runtime.lambda_sqs import (
     InvalidBatchResponse,
     LocalLambdaContext,
     build_event,
@@ -51,9 +51,12 @@ from mlops_devstack.lambda_sqs import (
     function_arn,
 )
 
-log = logging.getLogger("mlops_devstack.runner")
+log = logging.getLogger("mlops_sqs_runtime.runner")
 
-DEFAULT_MAPPINGS_FILE = Path(__file__).with_name("mappings.toml")
+# The platform's mappings: the images set LAMBDA_MAPPINGS_FILE to their copy of the file; a source
+# checkout (an editable install: runtime/src/mlops_sqs_runtime/) reads the repository's.
+MAPPINGS_FILE_ENV = "LAMBDA_MAPPINGS_FILE"
+REPOSITORY_MAPPINGS_FILE = Path(__file__).resolve().parents[3] / "terraform" / "lambda_mappings.json"
 SQS_MAX_MESSAGES = 10  # per ReceiveMessage / DeleteMessageBatch call
 LAMBDA_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # a batch is cut when its bodies reach this size
 
@@ -75,7 +78,7 @@ class MappingError(RuntimeError):
 
 
 class MappingConfig(BaseModel):
-    """One event-source mapping (see mappings.toml for what each field plays)."""
+    """One event-source mapping (the `$comment` of terraform/lambda_mappings.json says what each field plays)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -89,6 +92,7 @@ class MappingConfig(BaseModel):
     function_timeout_seconds: float = Field(default=900, gt=0, le=43_200)
     report_batch_item_failures: bool = True
     poll_wait_seconds: int = Field(default=5, ge=0, le=20)
+    extend_visibility: bool = False
     enabled: bool = True
     description: str = ""
 
@@ -115,22 +119,33 @@ class MappingConfig(BaseModel):
         return url
 
 
+def default_mappings_file(environ: Mapping[str, str] | None = None) -> Path:
+    """$LAMBDA_MAPPINGS_FILE, else the repository's terraform/lambda_mappings.json."""
+    env = os.environ if environ is None else environ
+    return Path(env[MAPPINGS_FILE_ENV]) if env.get(MAPPINGS_FILE_ENV) else REPOSITORY_MAPPINGS_FILE
+
+
 def load_mappings(path: Path | None = None) -> dict[str, MappingConfig]:
-    """The `[mappings.<name>]` tables of a TOML file (default: mappings.toml beside this module)."""
-    path = path or DEFAULT_MAPPINGS_FILE
+    """The `mappings` object of a JSON file (default: default_mappings_file()); `$comment` keys are
+    notes for the reader."""
+    path = path or default_mappings_file()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise MappingError(f"cannot read the mappings file {path}: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path} is not valid TOML: {exc}") from exc
-    tables = data.get("mappings")
+        raise MappingError(
+            f"cannot read the mappings file {path}: {exc.strerror or exc} "
+            f"(set {MAPPINGS_FILE_ENV} or pass --mappings-file)"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise MappingError(f"{path} is not valid JSON: {exc}") from exc
+    tables = data.get("mappings") if isinstance(data, dict) else None
     if not isinstance(tables, dict) or not tables:
-        raise MappingError(f"{path} has no [mappings.<name>] table")
+        raise MappingError(f'{path} has no "mappings" object')
     mappings: dict[str, MappingConfig] = {}
     for name, table in tables.items():
+        fields = {k: v for k, v in table.items() if k != "$comment"} if isinstance(table, dict) else table
         try:
-            mappings[name] = MappingConfig.model_validate({"name": name, **table})
+            mappings[name] = MappingConfig.model_validate({"name": name, **fields})
         except ValidationError as exc:
             raise MappingError(f"{path}: mapping '{name}' is invalid:\n{exc}") from exc
     return mappings
@@ -205,7 +220,7 @@ def describe_queue(sqs: Any, config: MappingConfig, url: str) -> QueueInfo:
         max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
         fifo=attributes.get("FifoQueue") == "true",
     )
-    if config.function_timeout_seconds > info.visibility_timeout:
+    if config.function_timeout_seconds > info.visibility_timeout and not config.extend_visibility:
         raise MappingError(
             f"mapping '{config.name}': the function timeout ({config.function_timeout_seconds:g}s) exceeds "
             f"the visibility timeout of {url} ({info.visibility_timeout}s); Lambda refuses this mapping"
@@ -319,14 +334,7 @@ class Poller:
     def _release(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """Messages received after a stop was asked for: made visible again at once (not an AWS
         behaviour - a local convenience so a restart picks them up without waiting)."""
-        for chunk in _chunks(list(messages), SQS_MAX_MESSAGES):
-            self._sqs.change_message_visibility_batch(
-                QueueUrl=self.queue.url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for i, m in enumerate(chunk)
-                ],
-            )
+        self._change_visibility(messages, 0)
         log.info(
             "mapping %s: stopping, released %d unprocessed message(s)",
             self.config.name,
@@ -356,7 +364,8 @@ class Poller:
         started = time.monotonic()
         failed: set[str]
         try:
-            response = self._handler(event, context)
+            with self._kept_invisible(messages):
+                response = self._handler(event, context)
         except Exception as exc:
             failed = set(ids)
             outcome.error = f"{type(exc).__name__}: {exc}"
@@ -405,6 +414,46 @@ class Poller:
             extra={**extra, "deleted": outcome.deleted, "failed": outcome.failed},
         )
         return outcome
+
+    @contextlib.contextmanager
+    def _kept_invisible(self, messages: Sequence[Mapping[str, Any]]) -> Iterator[None]:
+        """With extend_visibility: every half visibility timeout, the batch's messages are made
+        invisible for another visibility timeout until the handler returns."""
+        if not self.config.extend_visibility:
+            yield
+            return
+        done = threading.Event()
+        period = max(1.0, self.queue.visibility_timeout / 2)
+
+        def extend() -> None:
+            while not done.wait(period):
+                try:
+                    self._change_visibility(messages, self.queue.visibility_timeout)
+                except Exception as exc:
+                    log.warning(
+                        "mapping %s: cannot extend the visibility of the batch in flight: %s",
+                        self.config.name,
+                        exc,
+                        extra={"mapping": self.config.name},
+                    )
+
+        keeper = threading.Thread(target=extend, name=f"visibility-{self.config.name}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join(timeout=5)
+
+    def _change_visibility(self, messages: Sequence[Mapping[str, Any]], timeout: int) -> None:
+        for chunk in _chunks(list(messages), SQS_MAX_MESSAGES):
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self.queue.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": timeout}
+                    for i, m in enumerate(chunk)
+                ],
+            )
 
     def _log_failed(self, message: Mapping[str, Any], extra: dict[str, Any]) -> None:
         receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -612,6 +661,14 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
 
 
 # -- the entrypoint ------------------------------------------------------------------------------
+def load_env(path: Path) -> None:
+    """KEY=VALUE lines (terraform/envs/local's .local/stack.env) into the environment; variables
+    already set win."""
+    if not path.is_file():
+        raise MappingError(f"cannot read the env file {path}")
+    load_dotenv(path, override=False)
+
+
 def check_heartbeat(path: Path, max_age: float) -> int:
     """0 when `path` was touched less than `max_age` seconds ago (a container HEALTHCHECK)."""
     try:
@@ -627,7 +684,7 @@ def check_heartbeat(path: Path, max_age: float) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mlops_devstack.runner",
+        prog="python -m mlops_sqs_runtime.runner",
         description="Play Lambda's SQS event-source mappings: poll queues, invoke the workers' handlers.",
     )
     which = parser.add_mutually_exclusive_group()
@@ -638,7 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-heartbeat", type=Path, metavar="FILE", help="exit 0 if FILE is fresh (HEALTHCHECK)"
     )
     parser.add_argument(
-        "--mappings-file", type=Path, default=None, help="default: the built-in mappings.toml"
+        "--mappings-file",
+        type=Path,
+        default=None,
+        help=f"default: ${MAPPINGS_FILE_ENV}, else the repository's terraform/lambda_mappings.json",
     )
     parser.add_argument(
         "--env-file", type=Path, action="append", default=[], help="KEY=VALUE file loaded first (repeatable)"
@@ -659,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         for env_file in args.env_file:
-            load_env_file(env_file)
+            load_env(env_file)
         mappings = load_mappings(args.mappings_file)
         if args.list:
             for m in mappings.values():
@@ -674,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level,
         )
         runner.start()
-    except (MappingError, EnvFileError) as exc:
+    except MappingError as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 2
 

@@ -26,13 +26,14 @@ import pytest
 
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import Emulator
-from mlops_devstack.runner import (
-    DEFAULT_MAPPINGS_FILE,
+from mlops_sqs_runtime.runner import (
+    REPOSITORY_MAPPINGS_FILE,
     LocalRunner,
     MappingConfig,
     MappingError,
     Poller,
     check_heartbeat,
+    default_mappings_file,
     load_mappings,
     main,
     select_mappings,
@@ -253,6 +254,24 @@ def test_stop_of_an_idle_runner_takes_at_most_one_poll(sqs: Any, handlers: Modul
     assert handlers.INVOCATIONS == []
 
 
+def test_extend_visibility_keeps_a_long_batch_invisible_until_it_is_done(
+    sqs: Any, handlers: ModuleType
+) -> None:
+    url, _ = make_queue(sqs, visibility=2)
+    message_id = send(sqs, url, "ok-long")
+    # a function timeout beyond the visibility timeout is refused unless the runner extends it
+    config = mapping("long_handler", url, function_timeout_seconds=10, extend_visibility=True)
+    with pytest.raises(MappingError, match="exceeds the visibility timeout"):
+        LocalRunner([config.model_copy(update={"extend_visibility": False})]).start()
+    with LocalRunner([config]):
+        assert handlers.ENTERED.wait(5), "the handler was never invoked"
+        time.sleep(2.5)  # past the queue's 2 s visibility timeout, the handler still runs
+        assert depth(sqs, url) == (0, 1)
+        wait_for(lambda: depth(sqs, url) == (0, 0), timeout=10, what="the message deleted")
+    invocations = handlers.INVOCATIONS
+    assert invocations == [[message_id]]
+
+
 def test_concurrency_runs_environments_in_separate_processes(
     sqs: Any, handlers: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,14 +305,21 @@ def test_entrypoint_runs_a_mapping_and_stops_on_sigterm(
     sqs: Any, handlers: ModuleType, tmp_path: Path
 ) -> None:
     url, _ = make_queue(sqs, visibility=5)
-    mappings_file = tmp_path / "mappings.toml"
+    mappings_file = tmp_path / "lambda_mappings.json"
     mappings_file.write_text(
-        "[mappings.example]\n"
-        f'handler = "{HANDLERS}:handler"\n'
-        'queue_url_env = "EXAMPLE_QUEUE_URL"\n'
-        "batch_size = 1\n"
-        "poll_wait_seconds = 1\n"
-        "function_timeout_seconds = 5\n"
+        json.dumps(
+            {
+                "mappings": {
+                    "example": {
+                        "handler": f"{HANDLERS}:handler",
+                        "queue_url_env": "EXAMPLE_QUEUE_URL",
+                        "batch_size": 1,
+                        "poll_wait_seconds": 1,
+                        "function_timeout_seconds": 5,
+                    }
+                }
+            }
+        )
     )
     env_file = tmp_path / "stack.env"
     env_file.write_text(f"# written by terraform envs/local\nEXAMPLE_QUEUE_URL={url}\n")
@@ -304,7 +330,7 @@ def test_entrypoint_runs_a_mapping_and_stops_on_sigterm(
         [
             sys.executable,
             "-m",
-            "mlops_devstack.runner",
+            "mlops_sqs_runtime.runner",
             "--mappings-file",
             str(mappings_file),
             "--env-file",
@@ -331,7 +357,7 @@ def test_entrypoint_runs_a_mapping_and_stops_on_sigterm(
             process.communicate()
     assert process.returncode == 0, output
     logs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    runner_logs = [entry for entry in logs if entry.get("logger") == "mlops_devstack.runner"]
+    runner_logs = [entry for entry in logs if entry.get("logger") == "mlops_sqs_runtime.runner"]
     assert any(entry.get("message_ids") == [message_id] for entry in runner_logs), output
     assert all(entry.get("mapping") == "example" for entry in runner_logs if "message_ids" in entry)
     assert any("SIGTERM" in entry["message"] for entry in runner_logs), output
@@ -440,8 +466,17 @@ def _defines(module: str, name: str) -> bool:
     )
 
 
+def test_the_mappings_file_of_an_image_is_named_by_its_environment(tmp_path: Path) -> None:
+    assert default_mappings_file({}) == REPOSITORY_MAPPINGS_FILE
+    assert REPOSITORY_MAPPINGS_FILE.is_file()
+    image_copy = tmp_path / "lambda_mappings.json"
+    assert default_mappings_file({"LAMBDA_MAPPINGS_FILE": str(image_copy)}) == image_copy
+    with pytest.raises(MappingError, match="LAMBDA_MAPPINGS_FILE"):
+        load_mappings(image_copy)  # not there: the error names the variable
+
+
 def test_the_platform_mappings_point_at_real_handlers_and_terraform_queue_variables() -> None:
-    mappings = load_mappings(DEFAULT_MAPPINGS_FILE)
+    mappings = load_mappings(REPOSITORY_MAPPINGS_FILE)
     assert {"training", "evaluation", "run_events", "approval", "notifications"} <= set(mappings)
     for config in mappings.values():
         module, _, function = config.handler.partition(":")

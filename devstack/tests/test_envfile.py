@@ -1,0 +1,23 @@
+"""Reading the KEY=VALUE env files that terraform/envs/local writes (.local/stack.env)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlops_devstack.envfile import EnvFileError, load_env_file, parse_env_file
+
+
+def test_env_file(tmp_path: Any) -> None:
+    path = tmp_path / "stack.env"
+    path.write_text("# outputs\n\nA=1\nexport B=\"two words\"\nC='x=y'\n")
+    assert parse_env_file(path) == {"A": "1", "B": "two words", "C": "x=y"}
+    environ = {"A": "kept"}
+    assert load_env_file(path, environ) == {"B": "two words", "C": "x=y"}
+    assert environ["A"] == "kept"
+    path.write_text("not a line\n")
+    with pytest.raises(EnvFileError, match=r"stack\.env:1"):
+        parse_env_file(path)
+    with pytest.raises(EnvFileError, match="cannot read"):
+        parse_env_file(tmp_path / "missing.env")

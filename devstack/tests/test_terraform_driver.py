@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,22 @@ def test_env_file_round_trip(tmp_path: Path) -> None:
     assert parse_env_file(path) == env  # what the local runner reads
     with pytest.raises(ValueError, match="newline"):
         write_env_file({"BAD": "a\nb"}, tmp_path / "bad.env")
+
+
+def test_env_file_reads_the_same_in_a_shell_and_in_python_dotenv(tmp_path: Path) -> None:
+    env = {"PLAIN": "arn:aws:sqs:eu-west-1:1:q", "SPACED": "two words #not a comment", "DOLLAR": "$HOME"}
+    path = write_env_file(env, tmp_path / "stack.env")
+    assert read_env_file(path) == env
+    shell = subprocess.run(
+        ["bash", "-c", f"set -a; . '{path}'; set +a; " + "; ".join(f'echo "${k}"' for k in env)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"], "HOME": "/nowhere"},
+    )
+    assert shell.stdout.splitlines() == list(env.values())
+    with pytest.raises(ValueError, match="quote"):
+        write_env_file({"BAD": "it's"}, tmp_path / "bad.env")
 
 
 def _state(stack: LocalStack, outputs: dict[str, object]) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops_devstack import envfile
 from mlops_devstack.emulator import FAKE_CREDENTIALS
 from mlops_devstack.paths import local_dir, repo_root
 
@@ -408,28 +409,16 @@ def _service_env(service_env: Any, endpoint: str, region: str) -> dict[str, str]
 
 def write_env_file(env: Mapping[str, str], path: Path) -> Path:
     """KEY=VALUE lines, loadable by `set -a; . FILE` and by pydantic-settings' env_file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "# Written by mlops_devstack from the outputs of terraform/envs/local. Do not edit: every",
-        "# `make dev` rewrites it. Load it with `set -a; . .local/stack.env; set +a`.",
-    ]
-    for key, value in sorted(env.items()):
-        if "\n" in value:
-            raise ValueError(f"{key} has a newline; an env file cannot carry it")
-        lines.append(f"{key}={value}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    header = (
+        "Written by mlops_devstack from the outputs of terraform/envs/local. Do not edit: every",
+        "`make dev` rewrites it. Load it with `set -a; . .local/stack.env; set +a`.",
+    )
+    return envfile.write_env_file(env, path, header)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if sep:
-            env[key.strip()] = value
-    return env
+    """What every reader of the file gets (python-dotenv, as the API and the SQS runtime)."""
+    return envfile.parse_env_file(path)
 
 
 def _track(line: str, state: ApplyProgress, errors: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 The founding design document lived outside the repository; its content is now the decision records
 in docs/decisions/. A citation of the old document by name (its file name, or a bare decision number
-such as the one `_BARE_DECISION` matches) sends a reader to a file a clone does not have, so none may
+such as the ones `_BARE_DECISION` matches) sends a reader to a file a clone does not have, so none may
 remain; and a path into docs/decisions/ must name a record that is there.
 """
 
@@ -22,7 +22,7 @@ DECISIONS = "docs/decisions/"
 
 # The old document's name, spelled in two parts so that this file does not cite it either.
 _OLD_NAME = re.compile(r"\b" + "DES" + r"IGN\b")
-# "D1".."D8" standing alone: the old document's decision numbers.
+# A decision number of the old document standing alone ("D" and one digit from 1 to 8).
 _BARE_DECISION = re.compile(r"\bD[1-8]\b")
 # A path into docs/decisions/ (a record, the index, or the folder itself).
 _DECISION_PATH = re.compile(re.escape(DECISIONS) + r"[\w./-]*")
@@ -117,10 +117,10 @@ def test_the_index_lists_every_record() -> None:
 @pytest.mark.parametrize(
     ("line", "cited"),
     [
-        ("# One image per service (" + "DES" + "IGN D3).", True),
+        ("# One image per service (" + "DES" + "IGN D" + "3).", True),
         ('"""' + "DES" + 'IGN section 6: the emulator."""', True),
         ("Decisions that hold the parts together (" + "DES" + "IGN.md):", True),
-        ("the outbox (D6): events are delayed", True),
+        ("the outbox (D" + "6): events are delayed", True),
         ("(docs/decisions/0006-transactional-outbox.md): events are delayed", False),
         ("a design choice; the D10 bus; AD1 and D1x are not decision numbers", False),
     ],

@@ -19,7 +19,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.localstack.yml"
 
-# One image per service/worker (docs/decisions/0012-one-package-per-part.md): Dockerfile -> the part it packages.
+# One image per service/worker (docs/decisions/0012-one-package-per-part.md): Dockerfile -> the part
+# it packages.
 IMAGES: dict[str, str] = {
     "services/api/Dockerfile": "services/api",
     "services/ui/Dockerfile": "services/ui",

@@ -74,7 +74,8 @@ def _targets(rule: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def test_only_run_created_starts_the_release_workflow() -> None:
-    """docs/decisions/0001-one-orchestrator.md: the state machine is the one orchestrator; nothing routes work to the work queues."""
+    """docs/decisions/0001-one-orchestrator.md: the state machine is the one orchestrator; nothing
+    routes work to the work queues."""
     starters = {
         name for name, rule in ROUTING["rules"].items() if ("state_machine", "release") in _targets(rule)
     }

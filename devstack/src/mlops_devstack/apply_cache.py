@@ -3,8 +3,9 @@ fresh emulator instead of applying again.
 
 The emulator is in memory, so every start needs the stack again. Applying takes 75-80 s (fixed waits
 inside the AWS provider); replaying the requests that apply made takes a few seconds. Terraform stays
-the only source of truth (docs/decisions/0003-terraform-single-source.md): the cache holds nothing but what Terraform itself sent and the
-state it wrote, and it is used only when everything that determines that result is unchanged:
+the only source of truth (docs/decisions/0003-terraform-single-source.md): the cache holds nothing
+but what Terraform itself sent and the state it wrote, and it is used only when everything that
+determines that result is unchanged:
 
 - every file under terraform/ that envs/local can read: its own files, the modules it calls (and
   theirs), and the shared files outside envs/ and modules/ (routing.json, the ASL template); the

@@ -126,14 +126,16 @@ class Emulator(_EmulatorAddress):
     def start(self) -> Emulator:
         from mlops_devstack import moto_ext
 
-        # Our one extension of moto (docs/decisions/0010-emulator.md); it refuses a moto it was not written for.
+        # Our one extension of moto (docs/decisions/0010-emulator.md); it refuses a moto it was not
+        # written for.
         moto_ext.install()
         if not port_is_free(self.port):
             raise PortInUse(
                 f"port {self.port} on 127.0.0.1 is taken: stop what uses it "
                 f"(`lsof -i :{self.port}`) or choose another port with EMULATOR_PORT"
             )
-        # The ASL interpreter calls the emulator back on localhost:$MOTO_PORT (docs/decisions/0010-emulator.md).
+        # The ASL interpreter calls the emulator back on localhost:$MOTO_PORT
+        # (docs/decisions/0010-emulator.md).
         os.environ["MOTO_PORT"] = str(self.port)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = _MotoServer("127.0.0.1", self.port)

@@ -1,4 +1,5 @@
-"""Our one extension of moto: the gaps of moto 5.2.5 that the platform needs (docs/decisions/0010-emulator.md).
+"""Our one extension of moto: the gaps of moto 5.2.5 that the platform needs
+(docs/decisions/0010-emulator.md).
 
 1. Step Functions `ValidateStateMachineDefinition` and `ListStateMachineVersions`, which Terraform's
    `aws_sfn_state_machine` calls (at plan time and after each create/update): the first answers with

@@ -2,8 +2,8 @@
 `terraform/envs/local`, the API, the local runner (the workers) and the dashboard.
 
 The emulator keeps everything in memory, so every start needs the AWS resources again. The first start
-applies the Terraform of envs/local (docs/decisions/0003-terraform-single-source.md: no Python code declares an AWS resource) and records
-what Terraform sent; later starts replay that recording and check the result (`apply_cache`), until
+applies the Terraform of envs/local (docs/decisions/0003-terraform-single-source.md: no Python code
+declares an AWS resource) and records what Terraform sent; later starts replay that recording and check the result (`apply_cache`), until
 anything under terraform/ changes. Terraform's outputs become the services' environment and
 `.local/stack.env`. The newcomer's inputs come with it: the offline base model (`base_model`) and the
 sample datasets, registered once through the API (`samples`).
@@ -387,7 +387,8 @@ def _signals() -> Iterator[None]:
 def _service_environment(
     *, url: str, stack_env: dict[str, str], ports: Ports, workers_key: str, base_model: str | None = None
 ) -> dict[str, str]:
-    """What the API, the workers and the dashboard read (docs/decisions/0004-ports-and-adapters.md: the same settings as on AWS)."""
+    """What the API, the workers and the dashboard read (docs/decisions/0004-ports-and-adapters.md: the
+    same settings as on AWS)."""
     api_url = f"http://127.0.0.1:{ports.api}"
     env = dict(stack_env)
     env.update({"DATABASE_URL": url, "API_URL": api_url, "API_KEY": workers_key})

@@ -1,6 +1,7 @@
 """The Terraform driver of the local stack: `terraform/envs/local` applied to the AWS emulator.
 
-Terraform is the only place AWS resources are declared (docs/decisions/0003-terraform-single-source.md); this module only runs it:
+Terraform is the only place AWS resources are declared (docs/decisions/0003-terraform-single-source.md);
+this module only runs it:
 
 - finds `terraform` (TERRAFORM_BIN, else PATH) and a filesystem mirror of the hashicorp/aws provider
   (TF_PROVIDER_MIRROR, else a few well-known places), and writes a CLI configuration under

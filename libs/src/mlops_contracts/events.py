@@ -2,7 +2,8 @@
 
 The envelope is the seed's: `{run_id, timestamp, payload{model_name, model_id, task_type,
 experiment_name}}` as the event's `detail`, with the event type as `detail-type`. Events are facts
-(docs/decisions/0001-one-orchestrator.md): they feed projection, notification and audit; only the state machine starts work.
+(docs/decisions/0001-one-orchestrator.md): they feed projection, notification and audit; only the
+state machine starts work.
 """
 
 from __future__ import annotations

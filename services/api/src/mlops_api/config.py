@@ -63,8 +63,8 @@ class Settings(PlatformSettings):
     )
     log_format: str = Field(default="json", pattern="^(json|text)$", validation_alias="LOG_FORMAT")
     health_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="HEALTH_TIMEOUT_SECONDS")
-    # Approvals (docs/decisions/0008-security.md): the key that signs approval links, given directly or, in production,
-    # read from Secrets Manager. Links cannot be issued or honoured without one.
+    # Approvals (docs/decisions/0008-security.md): the key that signs approval links, given directly
+    # or, in production, read from Secrets Manager. Links cannot be issued or honoured without one.
     approval_signing_key: SecretStr | None = Field(
         default=None,
         validation_alias="APPROVAL_SIGNING_KEY",

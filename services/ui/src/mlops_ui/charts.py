@@ -12,7 +12,8 @@ FAIL = "#d9534f"
 NEUTRAL = "#4c78a8"
 MUTED = "#9aa5b1"
 
-# The MLScore formula of the platform (docs/decisions/0011-domain-facts.md), used when a result does not say its weights.
+# The MLScore formula of the platform (docs/decisions/0011-domain-facts.md), used when a result does
+# not say its weights.
 DEFAULT_WEIGHTS = {
     "faithfulness": 0.30,
     "answer_relevancy": 0.20,

@@ -1,5 +1,5 @@
-"""MLScore and the release gate. Fails closed (docs/decisions/0007-fail-closed.md): an evaluation that scored too few samples,
-or whose scores are not finite numbers, is an error, never a pass.
+"""MLScore and the release gate. Fails closed (docs/decisions/0007-fail-closed.md): an evaluation
+that scored too few samples, or whose scores are not finite numbers, is an error, never a pass.
 
 - A sample is *scored* when every MLScore metric of it is a finite number; NaN, a missing value, an
   error or a timeout leave it *unscored*.

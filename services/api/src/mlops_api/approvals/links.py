@@ -1,5 +1,5 @@
-"""Signed approval links (docs/decisions/0008-security.md): bound to the run, the approval and the decision, expiring with
-the approval's timeout, single use (the approval they decide is decided once).
+"""Signed approval links (docs/decisions/0008-security.md): bound to the run, the approval and the
+decision, expiring with the approval's timeout, single use (the approval they decide is decided once).
 
 The signing key is APPROVAL_SIGNING_KEY or, in production, the Secrets Manager secret
 APPROVAL_SIGNING_SECRET_ID (cached for a few minutes, so a rotated key is picked up)."""

@@ -27,7 +27,7 @@ class ApprovalStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
-    EXPIRED = "expired"  # the workflow stopped waiting (timeout): a rejection (docs/decisions/0007-fail-closed.md)
+    EXPIRED = "expired"  # the workflow's wait timed out: a rejection (docs/decisions/0007-fail-closed.md)
     CLOSED = "closed"  # the run ended otherwise (failed, cancelled, superseded by a new request)
 
 

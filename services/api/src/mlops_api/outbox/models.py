@@ -11,7 +11,8 @@ from mlops_api.db import Base, CreatedAtMixin
 
 
 class OutboxEvent(CreatedAtMixin, Base):
-    """An event committed with the change it describes, published later by the relay (docs/decisions/0006-transactional-outbox.md)."""
+    """An event committed with the change it describes, published later by the relay
+    (docs/decisions/0006-transactional-outbox.md)."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "id", postgresql_where=text("sent_at IS NULL")),)

@@ -1,4 +1,5 @@
-"""Writing to the outbox: always inside the caller's transaction (docs/decisions/0006-transactional-outbox.md)."""
+"""Writing to the outbox: always inside the caller's transaction
+(docs/decisions/0006-transactional-outbox.md)."""
 
 from __future__ import annotations
 

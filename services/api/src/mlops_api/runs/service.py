@@ -60,8 +60,9 @@ async def _check_datasets(session: AsyncSession | AsyncConnection, request: RunC
 
 def _create_run_statement() -> Select[Any]:
     """The run, its `run.created` timeline step and its outbox row, written by ONE statement:
-    atomic by itself (docs/decisions/0006-transactional-outbox.md holds without a transaction around it) and one round trip. The run is
-    inserted only when both datasets exist with the right kind; their URIs go into the event.
+    atomic by itself (docs/decisions/0006-transactional-outbox.md holds without a transaction around
+    it) and one round trip. The run is inserted only when both datasets exist with the right kind;
+    their URIs go into the event.
     Built once, executed with bind parameters (SQLAlchemy caches its compiled form)."""
     runs, events, outbox, datasets = (
         cast(Table, model.__table__) for model in (PipelineRun, RunEvent, OutboxEvent, Dataset)

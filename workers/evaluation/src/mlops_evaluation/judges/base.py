@@ -1,6 +1,6 @@
-"""The judge port (docs/decisions/0004-ports-and-adapters.md): `JUDGE=bedrock` (RAGAS with an LLM judge on Amazon Bedrock) or
-`JUDGE=local` (an offline embedding judge). Both give the engine RAGAS single-turn metrics named after
-the four MLScore metrics, and account for their usage."""
+"""The judge port (docs/decisions/0004-ports-and-adapters.md): `JUDGE=bedrock` (RAGAS with an LLM
+judge on Amazon Bedrock) or `JUDGE=local` (an offline embedding judge). Both give the engine RAGAS
+single-turn metrics named after the four MLScore metrics, and account for their usage."""
 
 from __future__ import annotations
 

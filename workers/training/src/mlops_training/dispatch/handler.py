@@ -1,5 +1,6 @@
 """Entrypoints: the training queue's consumer (a Lambda in production, the local runner here) and
-the SageMaker completion handler. TRAINING_BACKEND=sagemaker|local chooses the backend (docs/decisions/0004-ports-and-adapters.md)."""
+the SageMaker completion handler. TRAINING_BACKEND=sagemaker|local chooses the backend
+(docs/decisions/0004-ports-and-adapters.md)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ The emulator keeps everything in memory, so every start needs the AWS resources 
 applies the Terraform of envs/local (docs/decisions/0003-terraform-single-source.md: no Python code
 declares an AWS resource) and records what Terraform sent; later starts replay that recording and
 check the result (`apply_cache`), until anything under terraform/ changes. Terraform's outputs become
-the services' environment and `.local/stack.env`. The newcomer's inputs come with it: the offline base model (`base_model`) and the
-sample datasets, registered once through the API (`samples`).
+the services' environment and `.local/stack.env`. The newcomer's inputs come with it: the offline
+base model (`base_model`) and the sample datasets, registered once through the API (`samples`).
 """
 
 from __future__ import annotations

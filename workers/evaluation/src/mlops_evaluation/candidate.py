@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import tarfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mlops_contracts import safe_files
 from mlops_evaluation import storage
 from mlops_evaluation.mlscore import EvaluationError
 
@@ -93,11 +93,6 @@ class CandidateFiles:
         return PromptFormat.from_metadata(self.metadata)
 
 
-def _safe_extract(archive: Path, destination: Path) -> None:
-    with tarfile.open(archive, "r:*") as tar:
-        tar.extractall(destination, filter="data")
-
-
 def _first(root: Path, name: str) -> Path | None:
     matches = sorted(root.rglob(name), key=lambda p: (len(p.parts), str(p)))
     return matches[0] if matches else None
@@ -137,7 +132,10 @@ def fetch_base_model(model_id: str, work_dir: Path) -> str:
     if model_id.startswith("s3://"):
         target = work_dir / "base-model"
         if not (target / "config.json").exists():
-            storage.download_prefix(model_id, target)
+            try:
+                storage.download_prefix(model_id, target)
+            except safe_files.UnsafePathError as exc:
+                raise CandidateError(f"base model {model_id} refused: {exc}") from None
         return str(target)
     path = storage.local_path(model_id)
     if model_id.startswith("file://") and path is not None:
@@ -156,8 +154,7 @@ def fetch_candidate(model_id: str, artifact_uri: str | None, work_dir: Path) -> 
         else:
             archive = storage.download(artifact_uri, work_dir / "artifact" / "model.tar.gz")
             extracted = work_dir / "artifact" / "extracted"
-            extracted.mkdir(parents=True, exist_ok=True)
-            _safe_extract(archive, extracted)
+            safe_files.extract_tar(archive, extracted)
     except EvaluationError:
         raise
     except Exception as exc:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
+from mlops_contracts import safe_files
 from mlops_contracts.aws import aws_client
 
 
@@ -52,23 +53,12 @@ def download(uri: str, destination: Path) -> Path:
 
 
 def download_prefix(uri: str, destination: Path) -> Path:
-    """Copy every object under an s3:// prefix (a model directory) to `destination`."""
+    """Copy every object under an s3:// prefix (a model directory) to `destination`.
+
+    Raises UnsafePathError (a ValueError) when a key would land outside `destination`.
+    """
     bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
-    s3 = aws_client("s3")
-    paginator = s3.get_paginator("list_objects_v2")
-    found = False
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            relative = obj["Key"][len(prefix) :]
-            if not relative or relative.endswith("/"):
-                continue
-            target = (destination / relative).resolve()
-            if destination.resolve() not in target.parents:
-                raise ValueError(f"object key escapes the model directory: {obj['Key']}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(target))
-            found = True
-    if not found:
+    if not safe_files.download_s3_prefix(aws_client("s3"), bucket, prefix, destination):
         raise FileNotFoundError(f"no objects under {uri}")
     return destination
 

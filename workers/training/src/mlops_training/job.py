@@ -62,20 +62,13 @@ def load_config(paths: ContainerPaths) -> JobConfig:
 
 def download_s3_prefix(uri: str, dest: Path) -> Path:
     from mlops_contracts.aws import aws_client
+    from mlops_contracts.safe_files import UnsafePathError, download_s3_prefix
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    prefix = prefix.rstrip("/") + "/" if prefix else ""
-    s3 = aws_client("s3")
-    found = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix) :]
-            if not relative or relative.endswith("/"):
-                continue
-            target = dest / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, item["Key"], str(target))
-            found += 1
+    try:
+        found = download_s3_prefix(aws_client("s3"), bucket, prefix, dest)
+    except UnsafePathError as exc:
+        raise ConfigError(f"model_id {uri}: refused, {exc}") from None
     if not found:
         raise ConfigError(f"model_id {uri}: no object under that prefix")
     return dest

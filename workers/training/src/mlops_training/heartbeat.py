@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
+from mlops_contracts.task_tokens import HeartbeatThread, TaskToken, TokenDead
+
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_SECONDS = 60.0
@@ -27,9 +29,12 @@ class Heartbeat(Protocol):
     def __call__(self) -> None: ...
 
 
-class WorkflowGaveUp(RuntimeError):
+class WorkflowGaveUp(TokenDead):
     """The workflow no longer waits for this job (task timed out, execution stopped): stop spending
     GPU time on it."""
+
+    def __str__(self) -> str:
+        return f"the workflow no longer waits for this job ({self.code})"
 
 
 def no_heartbeat() -> None:
@@ -47,21 +52,13 @@ class StepFunctionsHeartbeat:
         client: Any = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._token = task_token
+        self._token = TaskToken(task_token, client=client)
         self._interval = interval
-        self._client = client
         self._clock = clock
         self._last: float | None = None
         self._lock = threading.Lock()
         self._gave_up: str | None = None
         self.sent = 0
-
-    def _stepfunctions(self) -> Any:
-        if self._client is None:
-            from mlops_contracts.aws import aws_client
-
-            self._client = aws_client("stepfunctions")
-        return self._client
 
     def __call__(self) -> None:
         if self._gave_up:
@@ -76,32 +73,20 @@ class StepFunctionsHeartbeat:
             raise WorkflowGaveUp(self._gave_up)
 
     def _send(self) -> None:
-        client = self._stepfunctions()
         try:
-            client.send_task_heartbeat(taskToken=self._token)
+            self._token.heartbeat()
             self.sent += 1
-        except (client.exceptions.TaskTimedOut, client.exceptions.InvalidToken) as exc:
-            self._gave_up = f"the workflow no longer waits for this job ({exc.response['Error']['Code']})"
+        except TokenDead as exc:
+            self._gave_up = exc.code
         except Exception as exc:  # a heartbeat lost to the network is retried at the next beat
             log.warning("heartbeat not sent: %s", exc)
 
     @contextlib.contextmanager
     def keep_alive(self) -> Iterator[None]:
-        """Beat from a background thread for the duration of a step-less phase."""
-        stop = threading.Event()
-
-        def run() -> None:
-            while not stop.wait(min(self._interval, 5.0)):
-                with contextlib.suppress(WorkflowGaveUp):
-                    self()
-
-        thread = threading.Thread(target=run, name="heartbeat", daemon=True)
-        thread.start()
-        try:
+        """Beat from a background thread for the duration of a step-less phase (the thread asks
+        every 5 s at most; the throttle decides whether a beat is due)."""
+        with HeartbeatThread(self, min(self._interval, 5.0)):
             yield
-        finally:
-            stop.set()
-            thread.join()
         if self._gave_up:
             raise WorkflowGaveUp(self._gave_up)
 

@@ -16,13 +16,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops_contracts.aws import aws_client
-from mlops_training.dispatch import tokens
+from mlops_contracts.task_tokens import TaskToken, TokenDead
 from mlops_training.dispatch.messages import TrainingOutcome, TrainingTask, split_s3_uri
 from mlops_training.dispatch.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENTRYPOINT = [sys.executable, "-m", "mlops_training"]
+
+
+def workflow_waits(task_token: str) -> bool:
+    """A heartbeat: False when the workflow no longer waits (the execution timed out or was
+    stopped), so the caller can stop the job."""
+    try:
+        TaskToken(task_token).heartbeat()
+    except TokenDead as exc:
+        log.warning("%s: stopping the training", exc)
+        return False
+    return True
 
 
 class TrainingFailed(RuntimeError):
@@ -55,7 +66,7 @@ def run_training(
     *,
     heartbeat_seconds: float = 60.0,
     timeout_seconds: float | None = None,
-    beat: Callable[[str], bool] = tokens.heartbeat,
+    beat: Callable[[str], bool] = workflow_waits,
 ) -> TrainingOutcome:
     """Train and upload `model.tar.gz` to the task's output URI. Raises TrainingFailed."""
     timeout = timeout_seconds or float(task.hyperparameters.get("max_runtime_seconds", 3600))
@@ -106,6 +117,6 @@ def dispatch_local(task: TrainingTask, *, heartbeat_seconds: float = 60.0) -> No
         outcome = run_training(task, heartbeat_seconds=heartbeat_seconds)
     except TrainingFailed as exc:
         log.warning("run %s: training failed: %s", task.run_id, exc.reason)
-        tokens.fail(task.task_token, "TrainingFailed", exc.reason)
+        TaskToken(task.task_token).fail("TrainingFailed", exc.reason)
         return
-    tokens.succeed(task.task_token, outcome)
+    TaskToken(task.task_token).succeed(outcome.model_dump(mode="json"))

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from mlops_contracts.aws import aws_client
 from mlops_contracts.settings import PlatformSettings
-from mlops_training.dispatch import tokens
+from mlops_contracts.task_tokens import TaskToken
 from mlops_training.dispatch.messages import TrainingOutcome, TrainingTask, split_s3_uri
 
 TOKEN_OBJECT = "task-token.json"  # noqa: S105 (an object name, not a secret)
@@ -114,8 +114,8 @@ def handle_state_change(event: dict[str, Any]) -> str | None:
     if status == "Completed":
         metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
         outcome = TrainingOutcome(artifact_uri=job["ModelArtifacts"]["S3ModelArtifacts"], metrics=metrics)
-        tokens.succeed(token, outcome)
+        TaskToken(token).succeed(outcome.model_dump(mode="json"))
         return "succeeded"
     reason = job.get("FailureReason") or f"training job {status.lower()}"
-    tokens.fail(token, "TrainingFailed", reason)
+    TaskToken(token).fail("TrainingFailed", reason)
     return "failed"

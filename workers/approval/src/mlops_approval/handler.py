@@ -20,6 +20,7 @@ from mlops_approval.messages import ApprovalRequest, Kind
 from mlops_approval.settings import ApprovalWorkerSettings
 from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_contracts.aws import aws_client
+from mlops_contracts.task_tokens import TaskToken
 
 logger = Logger(service="approval")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -60,9 +61,7 @@ def request_approval(request: ApprovalRequest, settings: ApprovalWorkerSettings)
                 "status": exc.status_code,
             },
         )
-        aws_client("stepfunctions").send_task_failure(
-            taskToken=request.task_token, error=REFUSED_ERROR, cause=str(exc.detail)[:32768]
-        )
+        TaskToken(request.task_token).fail(REFUSED_ERROR, str(exc.detail))
         return None
     registered = response.json()
     message = {

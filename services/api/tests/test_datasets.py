@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from api_testkit import EVAL_ROW, QA_ROW, AwsFixture, Clients, jsonl, upload
 
 from mlops_contracts.aws import aws_client
+from mlops_testkit.api import EVAL_ROW, QA_ROW, AwsFixture, Clients, jsonl, upload
 
 CHAT_ROW = {
     "messages": [
@@ -129,6 +129,21 @@ def test_a_50mb_line_is_refused_clearly(
     assert response.status_code == 422
     errors = response.json()["detail"]["errors"]
     assert errors == [{"line": 2, "error": "line is longer than the 1048576-byte limit"}]
+    assert_nothing_stored(db, aws, keys)
+
+
+def test_a_row_nested_100000_levels_deep_is_a_422_naming_its_line(
+    clients: Clients, clean: None, db: psycopg.Connection[Any], aws: AwsFixture
+) -> None:
+    """Was a 500: the JSON decoder's RecursionError escaped the validation."""
+    keys = aws.bucket_keys()
+    deep = b'{"question": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    content = jsonl(QA_ROW) + deep + b"\n" + jsonl(QA_ROW)
+    with clients.as_("operator") as op:
+        response = upload(op, "deep", "train", content)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]["errors"]
+    assert errors == [{"line": 2, "error": "not valid JSON: nested too deeply"}]
     assert_nothing_stored(db, aws, keys)
 
 

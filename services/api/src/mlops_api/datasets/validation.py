@@ -81,6 +81,9 @@ def validate_jsonl(
         except json.JSONDecodeError as exc:
             fail(line_no, f"not valid JSON: {exc.msg} at column {exc.colno}")
             continue
+        except RecursionError:  # the decoder recurses once per nesting level
+            fail(line_no, "not valid JSON: nested too deeply")
+            continue
         if not isinstance(row, dict):
             fail(line_no, f"expected a JSON object, got {type(row).__name__}")
             continue

@@ -1,27 +1,21 @@
-"""Answering the release workflow's WaitForHumanApproval task token."""
+"""Answering the release workflow's WaitForHumanApproval task token: the protocol is
+`mlops_contracts.task_tokens`; here it runs off the event loop and its failures become the API's."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_contracts.aws import aws_client
+from mlops_contracts.task_tokens import TaskToken, TokenDead
 
 log = logging.getLogger(__name__)
 
-# Step Functions' answers meaning "nobody waits for this token any more": the task timed out, the
-# execution ended (moto says InvalidToken for a token of an ended execution) or never existed.
-NO_LONGER_WAITING = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
-
-
-class NoLongerWaiting(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+# The approvals service's name for a dead token: the decision came too late and is recorded as such.
+NoLongerWaiting = TokenDead
 
 
 class WorkflowUnavailable(Exception):
@@ -34,16 +28,14 @@ class TaskAnswerer:
 
     async def succeed(self, task_token: str, output: dict[str, Any]) -> None:
         """SendTaskSuccess with the decision. Raises NoLongerWaiting or WorkflowUnavailable."""
-        await asyncio.to_thread(self._send, task_token, json.dumps(output))
+        await asyncio.to_thread(self._send, task_token, output)
 
-    def _send(self, task_token: str, output: str) -> None:
+    def _send(self, task_token: str, output: dict[str, Any]) -> None:
         client = aws_client("stepfunctions", region=self._region, max_attempts=3)
         try:
-            client.send_task_success(taskToken=task_token, output=output)
+            TaskToken(task_token, client=client).succeed(output)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in NO_LONGER_WAITING:
-                raise NoLongerWaiting(code) from exc
             log.warning("Step Functions refused SendTaskSuccess: %s", code)
             raise WorkflowUnavailable(f"Step Functions refused the decision ({code})") from exc
         except BotoCoreError as exc:

@@ -1,3 +1,4 @@
-# Shared fixtures for every test folder of the monorepo: a real PostgreSQL and the AWS emulator
-# (mlops_devstack.testing), and the live API (services/api/tests/api_fixtures.py).
-pytest_plugins = ["mlops_devstack.testing", "api_fixtures"]
+# Shared by every test folder of the monorepo (mlops_testkit): fixtures for a real PostgreSQL, the AWS
+# emulator and Terraform's local stack (servers), the live API (api_fixtures), and each test's kind,
+# unit / integration / e2e, for `pytest -m` (kinds).
+pytest_plugins = ["mlops_testkit.servers", "mlops_testkit.api_fixtures", "mlops_testkit.kinds"]

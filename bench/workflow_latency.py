@@ -1,5 +1,5 @@
 """How fast the release workflow moves a run on the emulator: time from `POST /runs` to
-`awaiting_approval` with instant training/evaluation handlers (tests/e2e/e2e_handlers.py), p50/p95
+`awaiting_approval` with instant training/evaluation handlers (mlops_testkit.e2e_handlers), p50/p95
 over 20 runs, and the per-state latency read from each execution's history. Target: p50 < 1.5 s.
 
 Same pieces as the end-to-end tests: Terraform's envs/local on its own emulator process, the API on
@@ -16,19 +16,16 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services" / "api" / "tests"), str(ROOT / "tests" / "e2e")]
+import httpx
+import psycopg
 
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
-from api_testkit import EVAL_ROW, QA_ROW, jsonl, libpq, make_key, start_api, upload  # noqa: E402
-
-from conftest import SIGNING_KEY, Release, _runner  # noqa: E402
-from mlops_api.migrate import upgrade  # noqa: E402
-from mlops_devstack.emulator import EmulatorProcess, free_port  # noqa: E402
-from mlops_devstack.postgres import create_database, start_embedded  # noqa: E402
-from mlops_devstack.terraform import LocalStack, write_env_file  # noqa: E402
-from mlops_devstack.testing import ProvisionedStack  # noqa: E402
+from mlops_api.migrate import upgrade
+from mlops_devstack.emulator import EmulatorProcess, free_port
+from mlops_devstack.postgres import create_database, start_embedded
+from mlops_devstack.terraform import LocalStack, write_env_file
+from mlops_testkit.api import EVAL_ROW, QA_ROW, jsonl, libpq, make_key, start_api, upload
+from mlops_testkit.release import SIGNING_KEY, Release, start_runner
+from mlops_testkit.servers import ProvisionedStack
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,8 +80,11 @@ def main() -> int:
             with httpx.Client(base_url=api.base_url, headers={"X-API-Key": keys["operator"]}) as op:
                 train = upload(op, "bench-train", "train", jsonl(QA_ROW)).json()["id"]
                 evaluation = upload(op, "bench-eval", "eval", jsonl(EVAL_ROW)).json()["id"]
-            handlers = {"training": "e2e_handlers:training", "evaluation": "e2e_handlers:evaluation"}
-            runner, log = _runner(stack, api, keys["service"], tmp, handlers)
+            handlers = {
+                "training": "mlops_testkit.e2e_handlers:training",
+                "evaluation": "mlops_testkit.e2e_handlers:evaluation",
+            }
+            runner, log = start_runner(stack, api, keys["service"], tmp, handlers)
             release = Release(stack, api, keys, {"train": train, "eval": evaluation}, "", log)
 
             totals: list[float] = []

@@ -7,12 +7,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from api_testkit import Clients
 from rich.console import Console
 
 from mlops_devstack.demo.flow import DemoConfig, DemoFailed, DemoKeys, PhaseClock, PhaseTimeouts, run_demo
 from mlops_devstack.demo.progress import LineProgress
 from mlops_devstack.demo.report import print_failure
+from mlops_testkit.api import Clients
 
 pytestmark = pytest.mark.usefixtures("clean")
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from mlops_contracts.aws import aws_client
 from mlops_devstack import moto_ext
 from mlops_devstack.emulator import Emulator
-from mlops_devstack.testing import WaitingTask
+from mlops_testkit.servers import WaitingTask
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 PASS_DEFINITION = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_testkit import BUCKET, REGION, Clients
 
 from mlops_contracts.api_client import ApiClient
 from mlops_contracts.aws import aws_client
 from mlops_contracts.datasets import EvalRow, QaRow
 from mlops_devstack.samples import SampleDataset, register_samples, sample_datasets, sample_texts
+from mlops_testkit.api import BUCKET, REGION, Clients
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import uuid
 
 import pytest
-from api_testkit import Clients
 
 from mlops_contracts.api_client import ApiClient
 from mlops_contracts.aws import aws_client
@@ -15,6 +14,7 @@ from mlops_contracts.secrets import ApiKeyMissing, service_api_key
 from mlops_devstack.emulator import Emulator
 from mlops_evaluation.reporting import ResultsNotRecorded, api_key
 from mlops_evaluation.settings import EvaluationSettings
+from mlops_testkit.api import Clients
 
 
 def make_secret(value: str) -> str:

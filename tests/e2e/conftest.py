@@ -1,249 +1,24 @@
 """The release workflow end to end: Terraform's local stack on the emulator, the API on a real
 PostgreSQL, and the local runner playing the workers (projector and approval worker for real,
-training and evaluation through e2e_handlers unless a test plugs the real workers in)."""
+training and evaluation through mlops_testkit.e2e_handlers unless a test plugs the real workers in)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from api_testkit import EVAL_ROW, QA_ROW, ApiServer, jsonl, libpq, make_key, start_api, upload
 from sqlalchemy.engine import make_url
 
 from mlops_api.migrate import upgrade
 from mlops_devstack.postgres import drop_database, scratch_database
-from mlops_devstack.testing import ProvisionedStack
-
-HERE = Path(__file__).parent
-SIGNING_KEY = "e2e-approval-signing-key-" + "s" * 32
-
-MAPPINGS = """
-[mappings.run_events]
-handler = "mlops_projector.handler:handler"
-queue_url_env = "RUN_EVENTS_QUEUE_URL"
-batch_size = 10
-max_batching_window_seconds = 0
-poll_wait_seconds = 1
-function_timeout_seconds = 60
-
-[mappings.approval]
-handler = "mlops_approval.handler:handler"
-queue_url_env = "APPROVAL_QUEUE_URL"
-batch_size = 1
-poll_wait_seconds = 1
-function_timeout_seconds = 60
-
-[mappings.training]
-handler = "{training}"
-queue_url_env = "TRAINING_QUEUE_URL"
-batch_size = 1
-poll_wait_seconds = 1
-function_timeout_seconds = {training_timeout}
-
-[mappings.evaluation]
-handler = "{evaluation}"
-queue_url_env = "EVALUATION_QUEUE_URL"
-batch_size = 1
-poll_wait_seconds = 1
-function_timeout_seconds = {evaluation_timeout}
-"""
-
-
-@dataclass
-class Release:
-    stack: ProvisionedStack
-    api: ApiServer
-    keys: dict[str, str]
-    datasets: dict[str, int]
-    tap_url: str
-    runner_log: Path
-    notes_seen: list[dict[str, Any]] = field(default_factory=list)
-
-    def client(self, role: str) -> httpx.Client:
-        return httpx.Client(base_url=self.api.base_url, headers={"X-API-Key": self.keys[role]}, timeout=30)
-
-    def launch(self, model_name: str, *, task_type: str = "finetune", **extra: Any) -> int:
-        body: dict[str, Any] = {
-            "model_name": model_name,
-            "model_id": "mistralai/Mistral-7B-v0.1",
-            "task_type": task_type,
-            "experiment_name": "e2e",
-            "eval_dataset_id": self.datasets["eval"],
-            **extra,
-        }
-        if task_type == "finetune":
-            body.setdefault("train_dataset_id", self.datasets["train"])
-        with self.client("operator") as op:
-            response = op.post("/runs", json=body)
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    def run(self, run_id: int) -> dict[str, Any]:
-        with self.client("viewer") as viewer:
-            run: dict[str, Any] = viewer.get(f"/runs/{run_id}").json()
-        return run
-
-    def wait_for(self, run_id: int, *statuses: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        run = self.run(run_id)
-        while run["status"] not in statuses:
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"run {run_id} is '{run['status']}', expected {statuses}; timeline: "
-                    f"{[(e['event_type'], e['status']) for e in run['timeline']]}\n"
-                    f"{self.execution_tail(run)}\n"
-                    f"runner log tail:\n{self.runner_log.read_text()[-3000:]}"
-                )
-            time.sleep(0.2)
-            run = self.run(run_id)
-        return run
-
-    def execution_tail(self, run: dict[str, Any], events: int = 8) -> str:
-        """Where the run's execution stands: its status and last history events (for failures)."""
-        if not run.get("execution_arn"):
-            return "no execution recorded for the run"
-        sfn = self.stack.client("stepfunctions")
-        status = sfn.describe_execution(executionArn=run["execution_arn"])["status"]
-        # the whole history: the emulator ignores maxResults and reverseOrder
-        history = sfn.get_execution_history(executionArn=run["execution_arn"])["events"][-events:]
-        steps = [f"{e['type']}({(e.get('stateEnteredEventDetails') or {}).get('name', '')})" for e in history]
-        return f"execution {status}, last events: {steps}"
-
-    def wait_for_approval(self, run_id: int, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        with self.client("viewer") as viewer:
-            while time.monotonic() < deadline:
-                response = viewer.get(f"/runs/{run_id}/approval")
-                if response.status_code == 200 and response.json().get("status") == "pending":
-                    approval: dict[str, Any] = response.json()
-                    return approval
-                time.sleep(0.2)
-        raise AssertionError(f"run {run_id}: no pending approval registered")
-
-    def execution(self, run: dict[str, Any]) -> dict[str, Any]:
-        sfn = self.stack.client("stepfunctions")
-        deadline = time.monotonic() + 30
-        while True:
-            described: dict[str, Any] = sfn.describe_execution(executionArn=run["execution_arn"])
-            if described["status"] != "RUNNING" or time.monotonic() > deadline:
-                return described
-            time.sleep(0.2)
-
-    def package(self, model_name: str) -> dict[str, Any]:
-        """The newest model package of the group, with its tags."""
-        sm = self.stack.client("sagemaker")
-        [summary] = sm.list_model_packages(ModelPackageGroupName=model_name)["ModelPackageSummaryList"][-1:]
-        tags = sm.list_tags(ResourceArn=summary["ModelPackageArn"])["Tags"]
-        return {**summary, "tags": {t["Key"]: t["Value"] for t in tags}}
-
-    def notifications(self, run_id: int, *, expect: int, timeout: float = 15) -> list[dict[str, Any]]:
-        """Notifications published to the topic for this run (read from the topic's queue). Run ids
-        restart in each release's database, so the run's model name tells them apart."""
-        model_name = self.run(run_id)["model_name"]
-        return [
-            n
-            for n in self._notifications(run_id, expect, timeout, model_name)
-            if n.get("model_name") == model_name
-        ]
-
-    def _notifications(
-        self, run_id: int, expect: int, timeout: float, model_name: str
-    ) -> list[dict[str, Any]]:
-        sqs = self.stack.client("sqs")
-        url = self.stack.env["NOTIFICATIONS_QUEUE_URL"]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-                "Messages", []
-            ):
-                self.notes_seen.append(_notification(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            mine = [
-                n for n in self.notes_seen if n.get("run_id") == run_id and n.get("model_name") == model_name
-            ]
-            if len(mine) >= expect:
-                time.sleep(0.5)  # and nothing more than expected arrives
-                return [n for n in self.notes_seen if n.get("run_id") == run_id]
-        return [n for n in self.notes_seen if n.get("run_id") == run_id]
-
-    def facts(self, run_id: int) -> list[dict[str, Any]]:
-        """Every workflow fact of the run that reached the bus (copied by the test's tap rule)."""
-        sqs = self.stack.client("sqs")
-        found: list[dict[str, Any]] = []
-        while messages := sqs.receive_message(
-            QueueUrl=self.tap_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", []):
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.tap_url, ReceiptHandle=message["ReceiptHandle"])
-        return [f for f in found if f["detail"].get("run_id") == run_id]
-
-    def archived_events(self) -> int:
-        events = self.stack.client("events")
-        [archive] = events.list_archives()["Archives"]
-        return int(events.describe_archive(ArchiveName=archive["ArchiveName"])["EventCount"])
-
-
-def _notification(body: str) -> dict[str, Any]:
-    envelope = json.loads(body)
-    message = envelope.get("Message", body) if isinstance(envelope, dict) else body
-    parsed: dict[str, Any] = json.loads(message) if isinstance(message, str) else message
-    return parsed
-
-
-def _runner(
-    stack: ProvisionedStack, api: ApiServer, service_key: str, tmp: Path, handlers: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], Path]:
-    mappings = tmp / "mappings.toml"
-    mappings.write_text(
-        MAPPINGS.format(
-            training=handlers["training"],
-            evaluation=handlers["evaluation"],
-            training_timeout=3600,
-            evaluation_timeout=900,
-        )
-    )
-    log = tmp / "runner.log"
-    env = {
-        **os.environ,
-        "API_URL": api.base_url,
-        "API_KEY": service_key,
-        "DASHBOARD_URL": "http://127.0.0.1:8501",
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        "TRAINING_BACKEND": "local",
-        "JUDGE": "local",
-        "LOG_FORMAT": "text",
-    }
-    for key in [k for k in env if k.startswith("AWS_")]:
-        del env[key]  # the env file points the runner at the stack's emulator
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlops_devstack.runner",
-                "--mappings-file",
-                str(mappings),
-                "--env-file",
-                str(stack.env_file),
-                "--all",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return process, log
+from mlops_testkit.api import EVAL_ROW, QA_ROW, jsonl, libpq, make_key, start_api, upload
+from mlops_testkit.release import SIGNING_KEY, Release, start_runner
+from mlops_testkit.servers import ProvisionedStack
 
 
 @pytest.fixture(scope="session")
@@ -291,7 +66,7 @@ def release_factory(
         events.put_targets(
             Rule=rule, EventBusName=local_stack.env["EVENT_BUS_NAME"], Targets=[{"Id": "tap", "Arn": tap_arn}]
         )
-        runner, log = _runner(local_stack, api, keys["service"], tmp, handlers)
+        runner, log = start_runner(local_stack, api, keys["service"], tmp, handlers)
         release = Release(
             local_stack,
             api,
@@ -316,7 +91,12 @@ def release_factory(
 
 @pytest.fixture(scope="session")
 def release(release_factory: Callable[[dict[str, str]], Release]) -> Release:
-    return release_factory({"training": "e2e_handlers:training", "evaluation": "e2e_handlers:evaluation"})
+    return release_factory(
+        {
+            "training": "mlops_testkit.e2e_handlers:training",
+            "evaluation": "mlops_testkit.e2e_handlers:evaluation",
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ import io
 import pytest
 from rich.console import Console
 
-from conftest import Release
 from mlops_devstack.demo.flow import DemoConfig, DemoKeys, PhaseClock, PhaseTimeouts, run_demo
 from mlops_devstack.demo.progress import LineProgress
 from mlops_devstack.demo.report import print_report
+from mlops_testkit.release import Release
 
 
 def test_the_demo_reaches_approved_and_go_prod(

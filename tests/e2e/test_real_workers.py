@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_testkit import EVAL_ROW, QA_ROW
 
-from conftest import Release
 from mlops_devstack.tiny_model import build_tiny_model
+from mlops_testkit.api import EVAL_ROW, QA_ROW
+from mlops_testkit.release import Release
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Release
+from mlops_testkit.release import Release
 
 
 def statuses(run: dict[str, Any]) -> list[str]:

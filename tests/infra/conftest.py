@@ -22,7 +22,7 @@ import pytest
 
 from mlops_devstack.emulator import Emulator
 from mlops_devstack.terraform import find_provider_mirror, find_terraform, write_cli_config
-from mlops_devstack.testing import ProvisionedStack, provision_local_stack
+from mlops_testkit.servers import ProvisionedStack, provision_local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mlops_devstack.testing import ProvisionedStack
+from mlops_testkit.servers import ProvisionedStack
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES: dict[str, Any] = json.loads((ROOT / "terraform" / "routing.json").read_text())["rules"]

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from api_testkit import AwsFixture, Clients, run_body
 from itsdangerous import URLSafeSerializer
 
 from mlops_contracts.aws import aws_client
-from mlops_devstack.testing import WaitingTask
+from mlops_testkit.api import AwsFixture, Clients, run_body
+from mlops_testkit.servers import WaitingTask
 
 SIGNING_SECRET = "mlops/approval-signing-key"
 SIGNING_KEY = "test-approval-signing-key-" + "k" * 32

@@ -6,7 +6,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from api_testkit import Clients, run_body
+
+from mlops_testkit.api import Clients, run_body
 
 
 def test_missing_and_invalid_keys_are_401(clients: Clients, clean: None) -> None:

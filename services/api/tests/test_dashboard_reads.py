@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from api_testkit import BUCKET, Clients, run_body
-
 from mlops_contracts.aws import aws_client
+from mlops_testkit.api import BUCKET, Clients, run_body
 
 
 def test_me_names_the_key_and_its_role(clients: Clients) -> None:

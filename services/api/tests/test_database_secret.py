@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from api_testkit import libpq, start_api
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -27,6 +26,7 @@ from mlops_api.db import DatabaseUrlError, create_engine, sync_engine
 from mlops_api.migrate import current_revision, head_revision
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import Emulator
+from mlops_testkit.api import libpq, start_api
 
 # Roles in this group must log in with their password, even where the test server trusts the rest.
 PASSWORD_GROUP = "mlops_password_auth"

@@ -8,10 +8,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from api_testkit import Clients, run_body
 
 from mlops_api.runs.schemas import RunOut, RunPage
 from mlops_contracts.status import RunStatus
+from mlops_testkit.api import Clients, run_body
 
 
 def count(db: psycopg.Connection[Any], table: str) -> int:

@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from api_testkit import libpq, start_api
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 
 from mlops_api.db import sync_url
 from mlops_api.migrate import MIGRATION_LOCK, current_revision, head_revision, upgrade
 from mlops_devstack.postgres import drop_database, scratch_database
+from mlops_testkit.api import libpq, start_api
 
 
 @pytest.fixture

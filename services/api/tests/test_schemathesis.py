@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import schemathesis
-from api_testkit import AwsFixture, libpq, make_key, start_api
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -21,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from mlops_api.migrate import upgrade
 from mlops_devstack.postgres import drop_database, scratch_database
+from mlops_testkit.api import AwsFixture, libpq, make_key, start_api
 
 CHECKS = [
     not_a_server_error,

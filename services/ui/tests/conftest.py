@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from api_testkit import BUCKET, ApiServer, AwsFixture, Clients, run_body
 from streamlit.testing.v1 import AppTest
 
 import mlops_ui
 from mlops_contracts.aws import aws_client
+from mlops_testkit.api import BUCKET, ApiServer, AwsFixture, Clients, run_body
 
 APP = Path(mlops_ui.__file__).with_name("app.py")
 # The API reads its approval-link signing key from Secrets Manager; the API tests use this same value

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_testkit import EVAL_ROW, QA_ROW, Clients, jsonl
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import free_port
-from mlops_devstack.testing import WaitingTask
+from mlops_testkit.api import EVAL_ROW, QA_ROW, Clients, jsonl
+from mlops_testkit.servers import WaitingTask
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[3]

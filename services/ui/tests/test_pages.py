@@ -7,10 +7,10 @@ import json
 import uuid
 
 import pytest
-from api_testkit import EVAL_ROW, QA_ROW, Clients, jsonl
 from streamlit.testing.v1 import AppTest
 
-from mlops_devstack.testing import WaitingTask
+from mlops_testkit.api import EVAL_ROW, QA_ROW, Clients, jsonl
+from mlops_testkit.servers import WaitingTask
 
 pytestmark = pytest.mark.usefixtures("clean")
 

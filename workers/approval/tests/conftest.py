@@ -13,12 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from api_testkit import AwsFixture, Clients
 
 from mlops_approval import handler as approval_handler
 from mlops_approval import teams
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import Emulator
+from mlops_testkit.api import AwsFixture, Clients
 
 SIGNING_SECRET = "mlops/approval-signing-key"
 SIGNING_KEY = "test-approval-signing-key-" + "k" * 32

@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from api_testkit import Clients, run_body
 
 from mlops_approval import handler as approval_handler
 from mlops_approval import teams
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import Emulator
-from mlops_devstack.testing import WaitingTask
+from mlops_testkit.api import Clients, run_body
+from mlops_testkit.servers import WaitingTask
 
 SCORES = {"faithfulness": 0.91, "answer_relevancy": 0.84, "context_precision": 0.8, "context_recall": 0.64}
 

@@ -3,7 +3,7 @@ latency and an RPM/TPM quota - the worker's engine beside `ragas.evaluate` at it
 
 Both drive the same judge the same way: ChatBedrockConverse + BedrockEmbeddings (langchain-aws) on a
 real botocore client whose Converse / InvokeModel calls a simulated runtime answers (real response
-shapes, HTTP 429 ThrottlingException over the quota; see mlops_evaluation.simulated_bedrock). Both
+shapes, HTTP 429 ThrottlingException over the quota; see mlops_testkit.simulated_bedrock). Both
 score the same four metrics with the same settings (answer_relevancy strictness 3, RAGAS' default),
 so both make the same calls; what differs is how they are scheduled:
 
@@ -50,7 +50,7 @@ from mlops_evaluation.engine import Sample, fit_concurrency, score_samples  # no
 from mlops_evaluation.judges.bedrock import build_bedrock_judge  # noqa: E402
 from mlops_evaluation.mlscore import EvaluationError, decide, is_scored  # noqa: E402
 from mlops_evaluation.settings import DEFAULT_WEIGHTS, METRIC_NAMES, EvaluationSettings  # noqa: E402
-from mlops_evaluation.simulated_bedrock import SimulatedBedrock  # noqa: E402
+from mlops_testkit.simulated_bedrock import SimulatedBedrock  # noqa: E402
 
 TOPICS = [
     ("LoRA", "adds low-rank adapter matrices to the frozen weights of a model", "trains every weight again"),

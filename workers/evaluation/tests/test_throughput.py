@@ -15,7 +15,7 @@ from mlops_evaluation.judges.bedrock import build_bedrock_judge
 from mlops_evaluation.limiter import QuotaLimiter
 from mlops_evaluation.mlscore import EvaluationError, decide
 from mlops_evaluation.settings import DEFAULT_WEIGHTS, EvaluationSettings
-from mlops_evaluation.simulated_bedrock import SimulatedBedrock
+from mlops_testkit.simulated_bedrock import SimulatedBedrock
 
 
 def sample(i: int, question: str | None = None) -> Sample:

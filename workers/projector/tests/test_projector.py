@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_testkit import Clients, run_body
 
 from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_projector import handler as projector_handler
 from mlops_projector.projector import project
+from mlops_testkit.api import Clients, run_body
 
 
 @pytest.fixture

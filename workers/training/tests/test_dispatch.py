@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.stub import Stubber
 
 from mlops_contracts.aws import aws_client
-from mlops_devstack.testing import WaitingTask
+from mlops_testkit.servers import WaitingTask
 from mlops_training.dispatch import local, sagemaker
 from mlops_training.dispatch.handler import handler
 from mlops_training.dispatch.messages import TrainingTask

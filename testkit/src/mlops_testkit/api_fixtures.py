@@ -9,7 +9,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from api_testkit import (
+
+from mlops_devstack.emulator import Emulator
+from mlops_testkit.api import (
     EVAL_ROW,
     QA_ROW,
     ApiServer,
@@ -21,8 +23,6 @@ from api_testkit import (
     start_api,
     upload,
 )
-
-from mlops_devstack.emulator import Emulator
 
 
 @pytest.fixture(scope="session")

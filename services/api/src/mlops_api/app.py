@@ -21,6 +21,7 @@ from mlops_api.errors import install_error_handlers
 from mlops_api.flows import wire as wire_domains
 from mlops_api.migrate import ensure_schema_current
 from mlops_api.ops.metrics import ApiMetrics, MetricsMiddleware
+from mlops_api.ops.request_id import RequestIdMiddleware
 from mlops_api.ops.routes import router as ops_router
 from mlops_api.outbox.relay import relay_from_settings
 from mlops_api.registry.routes import router as registry_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     wire_domains(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything inside
     app.include_router(runs_router)
     app.include_router(approvals_router)
     app.include_router(datasets_router)

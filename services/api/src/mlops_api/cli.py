@@ -13,7 +13,7 @@ import sys
 
 from mlops_api.auth.roles import Role
 from mlops_api.config import get_settings
-from mlops_api.logs import configure as configure_logging
+from mlops_contracts.logs import configure_logging
 
 log = logging.getLogger("mlops_api.cli")
 
@@ -108,7 +108,7 @@ def _worker(host: str, port: int, log_level: str, access_log: bool) -> None:
     import uvicorn
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, stream=sys.stderr)
     try:
         sock = _listening_socket(host, port, reuse_port=True)
     except OSError as exc:
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, stream=sys.stderr)
     try:
         return int(args.func(args))
     except Exception as exc:  # a clear one-line message for operators, not a traceback

@@ -5,19 +5,21 @@ reported alone and comes back until the queue's redrive policy parks it in the D
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops_contracts.api_client import ApiClient
+from mlops_contracts.logs import configure_lambda_logging
 from mlops_contracts.secrets import resolve_api_key
 from mlops_projector.projector import project
 from mlops_projector.settings import ProjectorSettings
 
-logger = Logger(service="projector")
+configure_lambda_logging()
+log = logging.getLogger(__name__)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -31,7 +33,7 @@ def _api() -> ApiClient:
 
 def record_handler(record: SQSRecord) -> None:
     outcome = project(_api(), json.loads(record.body))
-    logger.info(
+    log.info(
         "projected",
         extra={"run_id": outcome.run_id, "event_type": outcome.event_type, "applied": outcome.applied},
     )

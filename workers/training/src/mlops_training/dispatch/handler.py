@@ -5,18 +5,20 @@ the SageMaker completion handler. TRAINING_BACKEND=sagemaker|local chooses the b
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from mlops_contracts.logs import configure_lambda_logging, log_context
 from mlops_training.dispatch.local import dispatch_local
 from mlops_training.dispatch.messages import TrainingTask
 from mlops_training.dispatch.sagemaker import dispatch_sagemaker, handle_state_change
 from mlops_training.dispatch.settings import get_settings
 
-logger = Logger(service="training-dispatcher")
+configure_lambda_logging()
+log = logging.getLogger(__name__)
 processor = BatchProcessor(event_type=EventType.SQS)
 get_settings()  # at cold start: a bad value stops the process here, naming the variable
 
@@ -24,11 +26,12 @@ get_settings()  # at cold start: a bad value stops the process here, naming the 
 def record_handler(record: SQSRecord) -> None:
     task = TrainingTask.model_validate(json.loads(record.body))
     settings = get_settings()
-    logger.info("training task", extra={"run_id": task.run_id, "backend": settings.training_backend})
-    if settings.training_backend == "local":
-        dispatch_local(task, heartbeat_seconds=settings.heartbeat_seconds)
-    else:
-        dispatch_sagemaker(task)
+    with log_context(run_id=task.run_id):
+        log.info("training task", extra={"backend": settings.training_backend})
+        if settings.training_backend == "local":
+            dispatch_local(task, heartbeat_seconds=settings.heartbeat_seconds)
+        else:
+            dispatch_sagemaker(task)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -41,5 +44,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def completion_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge rule target for "SageMaker Training Job State Change"."""
     outcome = handle_state_change(event)
-    logger.info("training job state", extra={"job": event["detail"]["TrainingJobName"], "outcome": outcome})
+    log.info("training job state", extra={"job": event["detail"]["TrainingJobName"], "outcome": outcome})
     return {"outcome": outcome}

@@ -1,0 +1,129 @@
+"""One logging set-up for every service and worker: one JSON object per line (CloudWatch Logs
+Insights queries them as fields) with the same keys everywhere: `timestamp`, `level`, `logger`,
+`message`, then `run_id` / `request_id` and the other keys bound with `log_context` or passed in
+`extra`, and `exception` with its traceback.
+
+A process's main calls `configure_logging()`; a Lambda handler module calls
+`configure_lambda_logging()` at import (the SQS runtime and the tests, which host the handlers
+elsewhere, have set up logging already)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import IO, Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+# Their INFO lines (credentials found, connection pool sizes...) drown the platform's own.
+NOISY = ("alembic", "botocore", "boto3", "urllib3", "httpx", "httpcore")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+_bound: ContextVar[Mapping[str, Any]] = ContextVar("mlops_log_context", default=_NOTHING)
+
+
+@contextmanager
+def log_context(**keys: Any) -> Iterator[None]:
+    """Add `keys` (run_id, request_id, ...) to every log line inside the block: in this thread or
+    asyncio task only, so concurrent requests and batches keep theirs apart."""
+    token = _bound.set({**_bound.get(), **keys})
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+class _ContextFilter(logging.Filter):
+    """Puts the process's fixed keys and the bound ones on each record (a call's `extra` wins)."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
+        for key, value in (*_bound.get().items(), *self.fields.items()):
+            record.__dict__.setdefault(key, value)
+        return True
+
+
+class PlatformJsonFormatter(JsonFormatter):
+    """python-json-logger with the platform's key names and an ISO-8601 UTC timestamp."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={
+                "asctime": "timestamp",
+                "levelname": "level",
+                "name": "logger",
+                "exc_info": "exception",
+            },
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+
+
+class PlatformTextFormatter(logging.Formatter):
+    """`LOG_FORMAT=text`, for humans (the local stack's terminal)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+
+def build_handler(
+    fmt: str = "json", stream: IO[str] | None = None, fields: Mapping[str, Any] | None = None
+) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
+    handler.addFilter(_ContextFilter(fields or {}))
+    handler.setFormatter(PlatformTextFormatter() if fmt == "text" else PlatformJsonFormatter())
+    return handler
+
+
+def configure_logging(
+    level: str | None = None,
+    fmt: str | None = None,
+    *,
+    stream: IO[str] | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
+    """Route every logger through one handler on the root logger. `level` and `fmt` default to
+    LOG_LEVEL and LOG_FORMAT (json | text); `fields` go on every line of the process (a training
+    job's run_id)."""
+    level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    fmt = fmt or os.environ.get("LOG_FORMAT") or "json"
+    if fmt not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT must be 'json' or 'text', got '{fmt}'")
+    root = logging.getLogger()
+    root.handlers[:] = [build_handler(fmt, stream, fields)]
+    root.setLevel(level)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's own loggers go through the same handler
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+
+
+def configured() -> bool:
+    """Whether this process's logging already goes through a handler of this module."""
+    return any(
+        isinstance(handler.formatter, (PlatformJsonFormatter, PlatformTextFormatter))
+        for handler in logging.getLogger().handlers
+    )
+
+
+def configure_lambda_logging() -> None:
+    """In AWS Lambda, whose runtime installs a plain-text handler, switch to ours (once). Elsewhere
+    the host of the handler (the SQS runtime, a test) owns the process's logging."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not configured():
+        configure_logging()

@@ -11,11 +11,11 @@ import argparse
 import logging
 import os
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Sequence
 
+from mlops_contracts.logs import configure_logging as platform_logging
 from mlops_training.config import ConfigError
 from mlops_training.contract import ContainerPaths
 from mlops_training.data import DatasetError
@@ -28,17 +28,9 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def configure_logging(run_id: str | None = None) -> None:
-    """Structured JSON logs on stdout (metric lines are printed raw beside them)."""
-    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-
-    handler = logging.StreamHandler(sys.stdout)
-    formatter = LambdaPowertoolsFormatter(service="training")
-    if run_id:
-        formatter.append_keys(run_id=run_id)
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    """The platform's JSON logs on stdout, each line with the run id (metric lines are printed raw
+    beside them)."""
+    platform_logging(fields={"run_id": run_id} if run_id else None)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         from transformers.utils import logging as hf_logging

@@ -104,3 +104,32 @@ def test_cli_creates_the_first_admin_key(migrated_database_url: str, clients: Cl
     with clients.anonymous() as anonymous:
         response = anonymous.get("/api-keys", headers={"X-API-Key": key})
     assert response.status_code == 200
+
+
+def test_the_last_active_admin_key_cannot_be_revoked(clients: Clients, db: psycopg.Connection[Any]) -> None:
+    """A schema fuzzer holding the admin key revoked it and locked every admin out of the API."""
+    from mlops_testkit.api import make_key
+
+    last = make_key(db, "admin", "last-admin")
+    last_id = db.execute("SELECT id FROM api_keys WHERE name = 'last-admin'").fetchone()
+    assert last_id is not None
+    others = db.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE role = 'admin' AND revoked_at IS NULL AND id <> %s "
+        "RETURNING id",
+        (last_id[0],),
+    ).fetchall()
+    try:
+        with clients.anonymous() as client:
+            client.headers["X-API-Key"] = last
+            refused = client.delete(f"/api-keys/{last_id[0]}")
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["detail"].startswith(f"API key {last_id[0]} is the last active admin key")
+            assert client.get("/api-keys").status_code == 200  # still an admin
+
+            second = client.post("/api-keys", json={"name": "second-admin", "role": "admin"}).json()
+            assert client.delete(f"/api-keys/{last_id[0]}").status_code == 200
+            client.headers["X-API-Key"] = second["key"]
+            assert client.delete(f"/api-keys/{second['id']}").status_code == 409
+    finally:
+        db.execute("UPDATE api_keys SET revoked_at = NULL WHERE id = ANY(%s)", ([row[0] for row in others],))
+        db.execute("UPDATE api_keys SET revoked_at = now() WHERE name IN ('last-admin', 'second-admin')")

@@ -13,7 +13,7 @@ from mlops_api.auth.keys import Principal, create_key
 from mlops_api.auth.models import ApiKey
 from mlops_api.auth.roles import ROLE_PERMISSIONS, Permission, Role
 from mlops_api.deps import get_session
-from mlops_api.errors import NotFound
+from mlops_api.errors import Conflict, NotFound
 from mlops_api.schemas import error_responses
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
@@ -62,18 +62,33 @@ async def list_api_keys(session: Session, _: Admin) -> list[ApiKeyOut]:
     return [ApiKeyOut.model_validate(r) for r in rows]
 
 
-@router.delete("/{key_id}", response_model=ApiKeyOut, responses=error_responses(401, 403, 404, 422))
+@router.delete("/{key_id}", response_model=ApiKeyOut, responses=error_responses(401, 403, 404, 409, 422))
 async def revoke_api_key(
     key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request, session: Session, _: Admin
 ) -> ApiKeyOut:
     row = await session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"API key {key_id} not found")
+    if row.revoked_at is None and row.role == Role.ADMIN:
+        await _keep_one_admin(session, key_id)
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         await session.commit()
     request.app.state.key_verifier.forget_all()
     return ApiKeyOut.model_validate(row)
+
+
+async def _keep_one_admin(session: AsyncSession, revoking: int) -> None:
+    """Refuse to revoke the last active admin key: nobody could create or revoke keys after it."""
+    # FOR UPDATE on every active admin key: two concurrent revocations of the last two admins
+    # are serialised, and the second one sees that only one is left.
+    active = select(ApiKey.id).where(ApiKey.role == Role.ADMIN, ApiKey.revoked_at.is_(None)).with_for_update()
+    others = [key for key in (await session.execute(active)).scalars() if key != revoking]
+    if not others:
+        raise Conflict(
+            f"API key {revoking} is the last active admin key: create another admin key first "
+            "(POST /api-keys or `mlops-api create-key --role admin`), then revoke this one"
+        )
 
 
 class WhoAmI(BaseModel):

@@ -71,12 +71,12 @@ def terraform_service_env_names() -> set[str]:
     body = _block(outputs, 'output "service_env"')
     names = set(re.findall(r"^\s*([A-Z][A-Z0-9_]+)\s*=", body, re.MULTILINE))
     generated = re.findall(
-        r'for key, \w+ in module\.messaging\.(\w+)\s*:\s*"\$\{upper\(key\)\}(_[A-Z_]+)"', body
+        r'for key, \w+ in module\.platform_core\.(\w+)\s*:\s*"\$\{upper\(key\)\}(_[A-Z_]+)"', body
     )
     assert names, "service_env has no literal keys: update terraform_service_env_names()"
     assert generated, "service_env generates no queue variables: update terraform_service_env_names()"
-    local_main = (REPO / "terraform/envs/local/main.tf").read_text()
-    assert "queues" not in _block(local_main, 'module "messaging"'), "envs/local overrides the queues"
+    core_main = (REPO / "terraform/modules/platform_core/main.tf").read_text()
+    assert "queues" not in _block(core_main, 'module "messaging"'), "platform_core overrides the queues"
     variables = (REPO / "terraform/modules/messaging/variables.tf").read_text()
     default = _block(_block(variables, 'variable "queues"'), "default")
     queue_keys = re.findall(r"^\s*(\w+)\s*=\s*\{", default, re.MULTILINE)

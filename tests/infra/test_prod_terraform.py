@@ -256,5 +256,10 @@ def test_state_machine_renders_the_same_template(prod_plan: ProdPlan) -> None:
     (machine,) = prod_plan.values("aws_sfn_state_machine")
     assert machine["name"] == "mlops-release-workflow"
     line = 'definition_template_path = "${path.module}/../../templates/release_workflow.asl.json"'
+    core = TERRAFORM / "modules" / "platform_core" / "main.tf"
+    assert line in " ".join(core.read_text().split())
+    # both environments render it through modules/platform_core, and neither through a copy of its own
     for env in ("local", "prod"):
-        assert line in " ".join((TERRAFORM / "envs" / env / "main.tf").read_text().split()), env
+        main = " ".join((TERRAFORM / "envs" / env / "main.tf").read_text().split())
+        assert 'source = "../../modules/platform_core"' in main, env
+        assert 'source = "../../modules/orchestration"' not in main, env

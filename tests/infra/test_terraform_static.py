@@ -63,6 +63,40 @@ def test_module_layout_and_hygiene(module: str) -> None:
         assert "description" in body, f"modules/{module}: output {name} undescribed"
 
 
+def _table_names(readme: str, heading: str) -> list[str]:
+    """The first column of the table under `## heading` (terraform-docs' layout)."""
+    section = readme.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]  # header, rule
+    return [row.split("|")[1].strip() for row in rows]
+
+
+@pytest.mark.parametrize(
+    "module", sorted(str(p.parent.relative_to(MODULES)) for p in MODULES.rglob("versions.tf"))
+)
+def test_module_readme_lists_its_inputs_and_outputs(module: str) -> None:
+    directory = MODULES / module
+    readme = (directory / "README.md").read_text()
+    assert readme.startswith(f"# {module}\n\n"), f"modules/{module}/README.md: title, then its purpose"
+    variables = re.findall(r'^variable "([^"]+)"', (directory / "variables.tf").read_text(), re.M)
+    outputs = re.findall(r'^output "([^"]+)"', (directory / "outputs.tf").read_text(), re.M)
+    assert _table_names(readme, "Inputs") == variables, f"modules/{module}/README.md: Inputs"
+    assert _table_names(readme, "Outputs") == outputs, f"modules/{module}/README.md: Outputs"
+
+
+SHARED_MODULES = ("kms", "notifications", "messaging", "storage", "secrets", "orchestration")
+
+
+@pytest.mark.parametrize("env", ["local", "prod"])
+def test_envs_share_platform_core_and_move_their_old_state_into_it(env: str) -> None:
+    """A state applied before modules/platform_core existed migrates without destroying anything."""
+    main = (TERRAFORM / "envs" / env / "main.tf").read_text()
+    assert 'source = "../../modules/platform_core"' in main
+    moves = set(re.findall(r"moved \{\s*from = (\S+)\s*to\s*= (\S+)\s*\}", main))
+    assert moves == {(f"module.{m}", f"module.platform_core.module.{m}") for m in SHARED_MODULES}
+    for name in SHARED_MODULES:
+        assert f'source = "../../modules/{name}"' not in main, f"envs/{env} calls modules/{name} itself"
+
+
 def test_no_provider_mirror_path_is_committed() -> None:
     for path in TERRAFORM.rglob("*"):
         if path.is_file() and ".terraform" not in path.parts:

@@ -21,7 +21,7 @@ module "api" {
     EVENT_BUS_NAME             = local.event_bus_name
     DATASETS_BUCKET            = local.datasets_bucket
     MODEL_OUTPUTS_BUCKET       = local.model_outputs_bucket
-    APPROVAL_SIGNING_SECRET_ID = module.secrets.secret_arns["approval-signing-key"]
+    APPROVAL_SIGNING_SECRET_ID = module.platform_core.secret_arns["approval-signing-key"]
     LOG_FORMAT                 = "json"
     # PostgreSQL: the host and the RDS-managed secret ({username, password}) the URL is built from.
     DATABASE_HOST       = module.database.address
@@ -39,7 +39,7 @@ module "api" {
     subnet_ids = module.network.private_subnet_ids
   }
   tracing_enabled     = true
-  kms_key_arn         = module.kms.key_arn
+  kms_key_arn         = module.platform_core.kms_key_arn
   kms_key_arn_pattern = local.kms_key_pattern
   kms_key_alias       = local.kms_alias
   tags                = var.tags
@@ -63,7 +63,7 @@ module "ui" {
     API_URL = module.api.service_url
   }
   tracing_enabled     = false
-  kms_key_arn         = module.kms.key_arn
+  kms_key_arn         = module.platform_core.kms_key_arn
   kms_key_arn_pattern = local.kms_key_pattern
   kms_key_alias       = local.kms_alias
   tags                = var.tags
@@ -73,26 +73,42 @@ module "ui" {
 # Lambda functions (the workers' images through awslambdaric)
 ################################################################################
 
+locals {
+  # The workers' SQS event-source mappings: the one file the runner of the worker images
+  # (mlops_sqs_runtime) plays them from too. Read here: each handler, batch size and batching window.
+  lambda_mappings = jsondecode(file("${path.module}/../../lambda_mappings.json")).mappings
+  lambda_handler  = { for key, m in local.lambda_mappings : key => replace(m.handler, ":", ".") }
+  # by mapping key, which is the messaging module's queue key
+  sqs_source = {
+    for key, m in local.lambda_mappings : key => {
+      queue_arn                   = local.queue_arns[key]
+      event_source_arn            = module.platform_core.queue_arns[key]
+      batch_size                  = m.batch_size
+      max_batching_window_seconds = try(m.max_batching_window_seconds, 0)
+    }
+  }
+}
+
 module "lambdas" {
   source = "../../modules/lambdas"
 
-  kms_key_arn         = module.kms.key_arn
+  kms_key_arn         = module.platform_core.kms_key_arn
   kms_key_arn_pattern = local.kms_key_pattern
   kms_key_alias       = local.kms_alias
   tags                = var.tags
 
   functions = {
     # Lambda stops at 15 minutes. Evaluations that need longer (big eval sets, a slow judge quota)
-    # run the same image on ECS Fargate with `python -m mlops_devstack.runner --mapping evaluation`
-    # (the image's default command: it polls the evaluation queue, heartbeats the task token and
-    # extends the message's visibility while it works) - an ECS service of desired count 0..N in the
+    # run the same image on ECS Fargate with `python -m mlops_sqs_runtime.runner --mapping evaluation`
+    # (the image's default command: it polls the evaluation queue, the handler heartbeats the task
+    # token, and the runner extends the message's visibility while it works) - an ECS service of desired count 0..N in the
     # private subnets, with this function's role permissions plus sqs:ChangeMessageVisibility. Not
     # declared here: at the seed's ~10 runs a month the Lambda path covers the evaluations.
     "${var.name}-eval" = {
       description = "Candidate inference, RAGAS on Bedrock, MLScore gate (evaluation queue)"
       image_uri   = local.image_uri["evaluation"]
       entry_point = local.lambda_entry_point
-      command     = ["mlops_evaluation.handler.handler"]
+      command     = [local.lambda_handler["evaluation"]]
       role_name   = "${var.name}-eval-role"
       policy_json = data.aws_iam_policy_document.evaluation.json
       timeout     = 900
@@ -107,19 +123,19 @@ module "lambdas" {
         JUDGE_EMBEDDING_MODEL_ID = var.judge_embedding_model_id
         MODEL_OUTPUTS_BUCKET     = local.model_outputs_bucket
         API_URL                  = module.api.service_url
-        API_KEY_SECRET_ID        = module.secrets.secret_arns["service-api-key"]
+        API_KEY_SECRET_ID        = module.platform_core.secret_arns["service-api-key"]
         METRICS_NAMESPACE        = "MLOps"
         WORK_DIR                 = "/tmp/mlops-evaluation"
         HF_HOME                  = "/tmp/huggingface"
       }
-      sqs_source = { queue_arn = local.queue_arns["evaluation"], event_source_arn = module.messaging.queue_arns["evaluation"], batch_size = 1, maximum_concurrency = max(2, var.evaluation_reserved_concurrency) }
+      sqs_source = merge(local.sqs_source["evaluation"], { maximum_concurrency = max(2, var.evaluation_reserved_concurrency) })
     }
 
     "${var.name}-training-dispatcher" = {
       description = "Starts a SageMaker training job per training task (training queue)"
       image_uri   = local.image_uri["training"]
       entry_point = local.lambda_entry_point
-      command     = ["mlops_training.dispatch.handler.handler"]
+      command     = [local.lambda_handler["training"]]
       role_name   = "${var.name}-dispatcher-role"
       policy_json = data.aws_iam_policy_document.dispatcher.json
       timeout     = 60
@@ -134,7 +150,7 @@ module "lambdas" {
         },
         var.mlflow_tracking_server_arn == null ? {} : { MLFLOW_TRACKING_URI = var.mlflow_tracking_server_arn },
       )
-      sqs_source = { queue_arn = local.queue_arns["training"], event_source_arn = module.messaging.queue_arns["training"], batch_size = 1 }
+      sqs_source = local.sqs_source["training"]
     }
 
     "${var.name}-training-completion" = {
@@ -162,46 +178,46 @@ module "lambdas" {
       description = "Registers approval requests with the API and notifies (approval queue)"
       image_uri   = local.image_uri["approval"]
       entry_point = local.lambda_entry_point
-      command     = ["mlops_approval.handler.handler"]
+      command     = [local.lambda_handler["approval"]]
       role_name   = "${var.name}-approval-role"
       policy_json = data.aws_iam_policy_document.approval.json
       timeout     = 300
       environment = {
-        NOTIFICATIONS_TOPIC_ARN = module.notifications.topic_arn
+        NOTIFICATIONS_TOPIC_ARN = module.platform_core.notifications_topic_arn
         API_URL                 = module.api.service_url
-        API_KEY_SECRET_ID       = module.secrets.secret_arns["service-api-key"]
+        API_KEY_SECRET_ID       = module.platform_core.secret_arns["service-api-key"]
       }
-      sqs_source = { queue_arn = local.queue_arns["approval"], event_source_arn = module.messaging.queue_arns["approval"], batch_size = 1 }
+      sqs_source = local.sqs_source["approval"]
     }
 
     "${var.name}-teams-formatter" = {
       description = "Turns notifications into Teams Adaptive Cards (notifications queue)"
       image_uri   = local.image_uri["approval"]
       entry_point = local.lambda_entry_point
-      command     = ["mlops_approval.teams.handler"]
+      command     = [local.lambda_handler["notifications"]]
       role_name   = "${var.name}-teams-formatter-role"
       policy_json = data.aws_iam_policy_document.formatter.json
       timeout     = 60
       environment = {
-        TEAMS_WEBHOOK_SECRET_ID = module.secrets.secret_arns["teams-webhook"]
+        TEAMS_WEBHOOK_SECRET_ID = module.platform_core.secret_arns["teams-webhook"]
         DASHBOARD_URL           = module.ui.service_url
       }
-      sqs_source = { queue_arn = local.queue_arns["notifications"], event_source_arn = module.messaging.queue_arns["notifications"], batch_size = 10, max_batching_window_seconds = 1 }
+      sqs_source = local.sqs_source["notifications"]
     }
 
     "${var.name}-projector" = {
       description = "Applies the workflow's facts to the runs through the API (run-events queue)"
       image_uri   = local.image_uri["projector"]
       entry_point = local.lambda_entry_point
-      command     = ["mlops_projector.handler.handler"]
+      command     = [local.lambda_handler["run_events"]]
       role_name   = "${var.name}-projector-role"
       policy_json = data.aws_iam_policy_document.projector.json
       timeout     = 60
       environment = {
         API_URL           = module.api.service_url
-        API_KEY_SECRET_ID = module.secrets.secret_arns["service-api-key"]
+        API_KEY_SECRET_ID = module.platform_core.secret_arns["service-api-key"]
       }
-      sqs_source = { queue_arn = local.queue_arns["run_events"], event_source_arn = module.messaging.queue_arns["run_events"], batch_size = 10, max_batching_window_seconds = 1 }
+      sqs_source = local.sqs_source["run_events"]
     }
   }
 }
@@ -229,6 +245,6 @@ module "observability" {
     (module.api.service_name) = module.api.service_id
     (module.ui.service_name)  = module.ui.service_id
   }
-  kms_key_arn = module.kms.key_arn
+  kms_key_arn = module.platform_core.kms_key_arn
   tags        = var.tags
 }

@@ -15,12 +15,12 @@ output "ecr_repository_urls" {
 
 output "state_machine_arn" {
   description = "ARN of the release state machine."
-  value       = module.orchestration.state_machine_arn
+  value       = module.platform_core.state_machine_arn
 }
 
 output "event_bus_arn" {
   description = "ARN of the event bus."
-  value       = module.messaging.event_bus_arn
+  value       = module.platform_core.event_bus_arn
 }
 
 output "database_address" {
@@ -35,7 +35,7 @@ output "database_secret_arn" {
 
 output "secret_arns" {
   description = "ARN of each platform secret (put their values after the first apply)."
-  value       = module.secrets.secret_arns
+  value       = module.platform_core.secret_arns
 }
 
 output "alarm_topic_arn" {

@@ -9,6 +9,8 @@ variable "secrets" {
   type = map(object({
     description = string
   }))
+  # null (a caller passing its own optional input through) means this default
+  nullable = false
   default = {
     database = {
       description = "PostgreSQL connection of the API: JSON {host, port, username, password, dbname}"

@@ -1,0 +1,137 @@
+# What envs/local and envs/prod share: the platform's key, the notifications topic, the bus with its
+# rules and queues, the buckets, the secrets and the release workflow rendered from the one ASL
+# template. The environments pass only their differences.
+#
+# The ARNs the policies name are built from names (see `planned_arns`), so every policy is known at
+# plan time: the plan of envs/prod holds each document in full, and tests/infra checks it.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  arn        = "arn:${data.aws_partition.current.partition}"
+  region_acc = "${data.aws_region.current.name}:${local.account_id}"
+
+  event_bus_name = "${var.name}-events"
+  routing        = jsondecode(file("${path.module}/../../routing.json"))
+  routes = {
+    for name, rule in local.routing.rules : name => {
+      description   = rule.description
+      event_pattern = jsonencode(rule.event_pattern)
+      targets       = rule.targets
+    }
+  }
+
+  kms_alias       = "alias/${var.name}"
+  kms_key_pattern = "${local.arn}:kms:${local.region_acc}:key/*"
+
+  # Names the messaging module gives its queues (`<prefix>-<name>-queue`, its `queues` default).
+  queue_names = { training = "training", evaluation = "eval", approval = "approval", run_events = "run-events", notifications = "notifications" }
+  queue_arns  = { for key, name in local.queue_names : key => "${local.arn}:sqs:${local.region_acc}:${var.name}-${name}-queue" }
+  dlq_names   = merge({ for key, name in local.queue_names : key => "${var.name}-${name}-dlq" }, { delivery = "${local.event_bus_name}-delivery-dlq" })
+
+  event_bus_arn     = "${local.arn}:events:${local.region_acc}:event-bus/${local.event_bus_name}"
+  topic_name        = "${var.name}-notifications"
+  topic_arn         = "${local.arn}:sns:${local.region_acc}:${local.topic_name}"
+  state_machine     = "${var.name}-release-workflow"
+  state_machine_arn = "${local.arn}:states:${local.region_acc}:stateMachine:${local.state_machine}"
+
+  datasets_bucket      = "${var.name}-datasets-${local.account_id}"
+  model_outputs_bucket = "${var.name}-model-outputs-${local.account_id}"
+
+  # Secret ARNs end with 6 random characters.
+  secret_arns = { for key, name in module.secrets.secret_names : key => "${local.arn}:secretsmanager:${local.region_acc}:secret:${name}-??????" }
+
+  model_registry_arns = [
+    "${local.arn}:sagemaker:${local.region_acc}:model-package-group/*",
+    "${local.arn}:sagemaker:${local.region_acc}:model-package/*",
+  ]
+}
+
+module "kms" {
+  source = "../kms"
+
+  alias                   = var.name
+  deletion_window_in_days = var.kms_deletion_window_in_days
+  service_principals      = concat(["events.amazonaws.com", "sns.amazonaws.com", "states.amazonaws.com"], var.kms_additional_service_principals)
+  tags                    = var.tags
+}
+
+module "notifications" {
+  source = "../notifications"
+
+  name                  = local.topic_name
+  kms_master_key_id     = module.kms.key_arn
+  publisher_source_arns = ["${local.arn}:events:${local.region_acc}:rule/${local.event_bus_name}/*"]
+  tags                  = var.tags
+}
+
+module "messaging" {
+  source = "../messaging"
+
+  event_bus_name    = local.event_bus_name
+  queue_name_prefix = var.name
+  routes            = local.routes
+  # The name's ARN (known at plan time, so the start-executions policy is too); EventBridge does not
+  # need the machine to exist when the target is put.
+  state_machine_arns = { release = local.state_machine_arn }
+  topic_arns         = { notifications = module.notifications.topic_arn }
+  topic_subscriptions = {
+    notifications = { topic = "notifications", queue = "notifications" }
+  }
+  tags = var.tags
+}
+
+module "storage" {
+  source = "../storage"
+
+  datasets_bucket_name                  = local.datasets_bucket
+  model_outputs_bucket_name             = local.model_outputs_bucket
+  kms_key_arn                           = module.kms.key_arn
+  force_destroy                         = var.force_destroy_buckets
+  attach_deny_insecure_transport_policy = var.attach_deny_insecure_transport_policy
+  tags                                  = var.tags
+}
+
+module "secrets" {
+  source = "../secrets"
+
+  name_prefix             = var.name
+  secrets                 = var.secrets
+  kms_key_arn             = module.kms.key_arn
+  recovery_window_in_days = var.secrets_recovery_window_in_days
+  tags                    = var.tags
+}
+
+module "orchestration" {
+  source = "../orchestration"
+
+  name                     = local.state_machine
+  definition_template_path = "${path.module}/../../templates/release_workflow.asl.json"
+  template_variables = {
+    event_bus_name          = local.event_bus_name
+    notifications_topic_arn = module.notifications.topic_arn
+    training_queue_url      = module.messaging.queue_urls["training"]
+    evaluation_queue_url    = module.messaging.queue_urls["evaluation"]
+    approval_queue_url      = module.messaging.queue_urls["approval"]
+    datasets_bucket         = module.storage.datasets_bucket_name
+    model_outputs_bucket    = module.storage.model_outputs_bucket_name
+    # the inference image registered with each candidate (SageMaker needs one; the emulator runs none)
+    inference_image                 = var.inference_image
+    training_timeout_margin_seconds = 600
+    training_heartbeat_seconds      = var.training_heartbeat_seconds
+    evaluation_timeout_seconds      = 3600
+    evaluation_heartbeat_seconds    = 600
+    approval_timeout_seconds        = var.approval_timeout_seconds
+  }
+  kms_key_arn                    = module.kms.key_arn
+  sqs_queue_arns                 = [for key in ["training", "evaluation", "approval"] : local.queue_arns[key]]
+  event_bus_arns                 = [local.event_bus_arn]
+  sns_topic_arns                 = [local.topic_arn]
+  kms_key_arns_for_publishing    = [local.kms_key_pattern]
+  kms_key_aliases_for_publishing = [local.kms_alias]
+  sagemaker_model_registry_arns  = local.model_registry_arns
+  tags                           = var.tags
+}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
 from mlops_devstack.terraform import read_env_file
-from mlops_devstack.testing import ProvisionedStack
+from mlops_testkit.servers import ProvisionedStack
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTING = json.loads((ROOT / "terraform" / "routing.json").read_text())
@@ -30,7 +29,7 @@ QUEUES = [
 def test_env_file_has_what_the_services_read(local_stack: ProvisionedStack) -> None:
     env = read_env_file(local_stack.env_file)
     assert env == local_stack.env
-    mappings = tomllib.loads((ROOT / "devstack/src/mlops_devstack/mappings.toml").read_text())["mappings"]
+    mappings = json.loads((ROOT / "terraform" / "lambda_mappings.json").read_text())["mappings"]
     needed = {m["queue_url_env"] for m in mappings.values()} | {
         "EVENT_BUS_NAME",
         "DATASETS_BUCKET",

@@ -19,36 +19,40 @@ from mlops_testkit.servers import ProvisionedStack
 
 SIGNING_KEY = "e2e-approval-signing-key-" + "s" * 32
 
-MAPPINGS = """
-[mappings.run_events]
-handler = "mlops_projector.handler:handler"
-queue_url_env = "RUN_EVENTS_QUEUE_URL"
-batch_size = 10
-max_batching_window_seconds = 0
-poll_wait_seconds = 1
-function_timeout_seconds = 60
 
-[mappings.approval]
-handler = "mlops_approval.handler:handler"
-queue_url_env = "APPROVAL_QUEUE_URL"
-batch_size = 1
-poll_wait_seconds = 1
-function_timeout_seconds = 60
-
-[mappings.training]
-handler = "{training}"
-queue_url_env = "TRAINING_QUEUE_URL"
-batch_size = 1
-poll_wait_seconds = 1
-function_timeout_seconds = {training_timeout}
-
-[mappings.evaluation]
-handler = "{evaluation}"
-queue_url_env = "EVALUATION_QUEUE_URL"
-batch_size = 1
-poll_wait_seconds = 1
-function_timeout_seconds = {evaluation_timeout}
-"""
+def mappings(handlers: dict[str, str], training_timeout: float, evaluation_timeout: float) -> dict[str, Any]:
+    """The runner's mappings (terraform/lambda_mappings.json's format), with 1-second polls."""
+    common = {"batch_size": 1, "poll_wait_seconds": 1}
+    return {
+        "mappings": {
+            "run_events": {
+                "handler": "mlops_projector.handler:handler",
+                "queue_url_env": "RUN_EVENTS_QUEUE_URL",
+                **common,
+                "batch_size": 10,
+                "max_batching_window_seconds": 0,
+                "function_timeout_seconds": 60,
+            },
+            "approval": {
+                "handler": "mlops_approval.handler:handler",
+                "queue_url_env": "APPROVAL_QUEUE_URL",
+                **common,
+                "function_timeout_seconds": 60,
+            },
+            "training": {
+                "handler": handlers["training"],
+                "queue_url_env": "TRAINING_QUEUE_URL",
+                **common,
+                "function_timeout_seconds": training_timeout,
+            },
+            "evaluation": {
+                "handler": handlers["evaluation"],
+                "queue_url_env": "EVALUATION_QUEUE_URL",
+                **common,
+                "function_timeout_seconds": evaluation_timeout,
+            },
+        }
+    }
 
 
 @dataclass
@@ -196,15 +200,8 @@ def notification(body: str) -> dict[str, Any]:
 def start_runner(
     stack: ProvisionedStack, api: ApiServer, service_key: str, tmp: Path, handlers: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    mappings = tmp / "mappings.toml"
-    mappings.write_text(
-        MAPPINGS.format(
-            training=handlers["training"],
-            evaluation=handlers["evaluation"],
-            training_timeout=3600,
-            evaluation_timeout=900,
-        )
-    )
+    mappings_file = tmp / "lambda_mappings.json"
+    mappings_file.write_text(json.dumps(mappings(handlers, training_timeout=3600, evaluation_timeout=900)))
     log = tmp / "runner.log"
     env = {
         **os.environ,
@@ -222,9 +219,9 @@ def start_runner(
             [
                 sys.executable,
                 "-m",
-                "mlops_devstack.runner",
+                "mlops_sqs_runtime.runner",
                 "--mappings-file",
-                str(mappings),
+                str(mappings_file),
                 "--env-file",
                 str(stack.env_file),
                 "--all",

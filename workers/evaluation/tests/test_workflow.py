@@ -1,11 +1,12 @@
 """The evaluation step of the release workflow against the emulator and the live API: a real state
 machine sends the task through SQS with a task token (`sqs:sendMessage.waitForTaskToken`), the worker
-runs it through the Lambda handler or the long-running consumer, and the execution resumes with the
-worker's answer. Results land in the API, the model-outputs bucket and CloudWatch EMF."""
+runs it through the Lambda handler or the image's runner (mlops_sqs_runtime), and the execution
+resumes with the worker's answer. Results land in the API, the model-outputs bucket and CloudWatch EMF."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,19 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_testkit import Clients, jsonl, upload
 
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import Emulator
-from mlops_devstack.lambda_sqs import LocalLambdaContext, build_event
-from mlops_evaluation.consumer import consume
 from mlops_evaluation.handler import handler
 from mlops_evaluation.judges.bedrock import build_bedrock_judge
 from mlops_evaluation.judges.local import default_model_dir, load_embedder
 from mlops_evaluation.messages import parse_task
-from mlops_evaluation.settings import EvaluationSettings, get_settings
-from mlops_evaluation.simulated_bedrock import SimulatedBedrock
+from mlops_evaluation.settings import EvaluationSettings
 from mlops_evaluation.worker import process_task
+from mlops_sqs_runtime.lambda_sqs import LocalLambdaContext, build_event
+from mlops_sqs_runtime.runner import Poller, load_handler, load_mappings
+from mlops_testkit.api import Clients, jsonl, upload
+from mlops_testkit.simulated_bedrock import SimulatedBedrock
 
 OUTPUTS_BUCKET = "mlops-model-outputs-eval-test"
 MODEL_NAME = "tiny-rag-qa"
@@ -284,7 +285,12 @@ def test_eval_only_below_threshold_through_the_long_running_consumer(
 ) -> None:
     execution = release.start(**task_input(run, tiny_model, None, ml_score_threshold=1.0))
 
-    processed = consume(release.queue_url, get_settings(), once=True, wait_seconds=1, visibility_seconds=30)
+    # the evaluation image's default command: the runner with the platform's evaluation mapping
+    config = load_mappings()["evaluation"].model_copy(
+        update={"queue_url": release.queue_url, "queue_url_env": None}
+    )
+    outcome = Poller(config, load_handler(config.handler), threading.Event()).poll_once()
+    processed = len(outcome.deleted) if outcome is not None else 0
 
     assert processed == 1
     described = release.result(execution)

@@ -1,6 +1,6 @@
-"""`python -m mlops_evaluation` - the long-running entrypoint and a local scoring tool.
+"""`python -m mlops_evaluation` - one task, and a local scoring tool. The queue's consumer is the
+image's runner (`python -m mlops_sqs_runtime.runner --mapping evaluation`), on Fargate too.
 
-consume --queue-url URL [--once]   poll the evaluation queue (Fargate, the local runner)
 run [--message JSON | --message-file PATH]
                                    one task (default: the EVALUATION_TASK environment variable,
                                    e.g. from an ECS RunTask override)
@@ -25,13 +25,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlops_evaluation", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    consume = commands.add_parser("consume", help="poll the evaluation queue")
-    consume.add_argument("--queue-url", default=os.environ.get("EVALUATION_QUEUE_URL"))
-    consume.add_argument("--once", action="store_true", help="exit when the queue is empty")
-    consume.add_argument("--max-messages", type=int, default=None)
-    consume.add_argument("--wait-seconds", type=int, default=20)
-    consume.add_argument("--visibility-seconds", type=int, default=900)
-
     run = commands.add_parser("run", help="run one evaluation task")
     source = run.add_mutually_exclusive_group()
     source.add_argument("--message", help="the task as JSON")
@@ -48,24 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "consume":
-        from mlops_evaluation.consumer import consume
-
-        if not args.queue_url:
-            print("--queue-url (or EVALUATION_QUEUE_URL) is required", file=sys.stderr)
-            return 2
-        consume(
-            args.queue_url,
-            None,  # read per message, so a misconfigured worker still answers each task token
-            once=args.once,
-            max_messages=args.max_messages,
-            wait_seconds=args.wait_seconds,
-            visibility_seconds=args.visibility_seconds,
-        )
-        return 0
     if args.command == "run":
+        from mlops_contracts.logs import configure_logging
         from mlops_evaluation.handler import process_message
-        from mlops_evaluation.logs import configure_logging
 
         configure_logging()
         body = args.message or (args.message_file.read_text() if args.message_file else None)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mlops_devstack.terraform import find_provider_mirror, find_terraform, write_cli_config
+from mlops_sqs_runtime.runner import REPOSITORY_MAPPINGS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -188,6 +189,15 @@ def test_lambda_functions(prod_plan: ProdPlan) -> None:
         assert functions[name]["image_config"][0]["command"] == [
             MAPPINGS[mapping]["handler"].replace(":", ".")
         ]
+
+
+def test_prod_and_the_runner_read_the_one_mappings_file() -> None:
+    compute = (TERRAFORM / "envs/prod/compute.tf").read_text()
+    assert 'jsondecode(file("${path.module}/../../lambda_mappings.json"))' in compute
+    assert REPOSITORY_MAPPINGS_FILE == TERRAFORM / "lambda_mappings.json"
+    # every SQS-triggered function takes its handler and its batching from the file
+    assert compute.count("local.lambda_handler[") == len(LAMBDAS)
+    assert compute.count("local.sqs_source[") == len(LAMBDAS)
 
 
 def test_sqs_mappings_report_partial_failures_as_the_local_runner_does(prod_plan: ProdPlan) -> None:

@@ -239,6 +239,8 @@ def test_the_key_covers_the_real_terraform_tree(tmp_path: Path) -> None:
     key = cache_key(stack, terraform_root=root, port=4566, region="eu-west-1")
     assert "terraform/templates/release_workflow.asl.json" in key.inputs
     assert "terraform/routing.json" in key.inputs
+    # envs/local -> modules/platform_core -> the modules it calls (messaging, storage -> bucket, ...)
+    assert "terraform/modules/platform_core/main.tf" in key.inputs
     assert "terraform/modules/messaging/main.tf" in key.inputs
 
     template = root / "templates" / "release_workflow.asl.json"

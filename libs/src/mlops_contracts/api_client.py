@@ -1,51 +1,171 @@
-"""The HTTP client workers use to talk to the API (the only writer of the run database, docs/decisions/0005-system-of-record.md)."""
+"""The one HTTP client of the platform API: the workers, the dashboard and the demo share it.
+
+The API is the only writer of the run database (docs/decisions/0005-system-of-record.md); every
+other part of the platform talks to it through `ApiClient`:
+
+- it sends the API key in `X-API-Key`;
+- it retries what may pass (no answer, a timeout, 5xx, 429) with jittered exponential backoff,
+  `attempts` tries in all: 5 by default, 1 for the dashboard, where a person sees the error and
+  tries again;
+- every failure raises `ApiError` with a message a person can read, made from the API's own
+  `detail` (a string, a list of field errors or a dataset's per-line report); status 0 when the
+  API did not answer.
+
+There are two error hierarchies on purpose, one per side of the wire. `mlops_api.errors.ApiError`
+is the server's: what a route raises and how it becomes `{"detail": ...}`. `ApiError` here is the
+caller's view of that answer. It lives in libs because the workers, the dashboard and the demo
+catch it, and libs imports no service (an import-linter contract, pyproject.toml).
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import httpx
-from tenacity import (
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from mlops_contracts.secrets import ApiKeyMissing, service_api_key
 
+# Where a validation error points (`loc`) without the request part, as the launch form names fields.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "form", "file"})
 
-class ApiError(RuntimeError):
-    def __init__(self, response: httpx.Response) -> None:
-        self.status_code = response.status_code
-        try:
-            self.detail: Any = response.json().get("detail")
-        except ValueError:
-            self.detail = response.text[:500]
-        super().__init__(
-            f"{response.request.method} {response.request.url.path}: {self.status_code} {self.detail}"
-        )
+
+@dataclass(frozen=True)
+class LineError:
+    """One invalid line of an uploaded dataset, as the API reports it."""
+
+    line: int
+    error: str
+
+
+class ApiError(Exception):
+    """A request that did not succeed.
+
+    `status_code` is the API's answer, 0 when it did not answer (`unreachable`). `message` is what
+    to show a person (also `str(error)`); `detail` is the API's `detail` as sent. A validation
+    error fills `field_errors` (field path -> message); a refused dataset upload `line_errors`.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        detail: Any = None,
+        field_errors: dict[str, str] | None = None,
+        line_errors: list[LineError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.detail = detail
+        self.field_errors = dict(field_errors or {})
+        self.line_errors = list(line_errors or [])
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status_code == 0
+
+    @property
+    def transient(self) -> bool:
+        """Worth another try: no answer, the API failed (5xx) or asked to slow down (429)."""
+        return self.status_code == 0 or self.status_code >= 500 or self.status_code == 429
+
+
+def _field_name(loc: list[Any]) -> str:
+    return ".".join(str(part) for part in loc if str(part) not in _LOCATIONS)
+
+
+def _clean(msg: str) -> str:
+    # pydantic prefixes a validator's own text with "Value error, "; a person does not need it.
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    return msg
+
+
+def error_from_response(response: httpx.Response) -> ApiError:
+    """The `ApiError` of an error response, its message made from the API's `detail`."""
+    status = response.status_code
+    detail: Any
+    try:
+        body = response.json()
+    except ValueError:  # not JSON (a proxy's page): kept in `detail`, not shown as the message
+        body, detail = None, response.text[:500]
+    else:
+        detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):  # FastAPI validation errors: [{loc, msg, type}]
+        fields: dict[str, str] = {}
+        general: list[str] = []
+        for item in detail:
+            if not isinstance(item, dict):
+                continue
+            name = _field_name(list(item.get("loc") or []))
+            msg = _clean(str(item.get("msg", "invalid value")))
+            if name:
+                fields.setdefault(name, msg)
+            else:
+                general.append(msg)
+        summary = "; ".join(general + [f"{name}: {msg}" for name, msg in fields.items()])
+        return ApiError(status, summary or "the request was not valid", detail=detail, field_errors=fields)
+    if isinstance(detail, dict):  # a dataset upload's report: {message, errors: [{line, error}]}
+        lines = [
+            LineError(int(e.get("line", 0)), str(e.get("error", "")))
+            for e in detail.get("errors", [])
+            if isinstance(e, dict)
+        ]
+        message = str(detail.get("message") or "the request was not valid")
+        return ApiError(status, message, detail=detail, line_errors=lines)
+    if isinstance(detail, str) and detail and body is not None:
+        return ApiError(status, detail, detail=detail)
+    reason = response.reason_phrase or "error"
+    if status >= 500:
+        return ApiError(status, f"the API failed ({status} {reason}); try again in a moment", detail=detail)
+    return ApiError(status, f"the API answered {status} {reason}", detail=detail)
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.TransportError):
-        return True
-    return isinstance(exc, ApiError) and (exc.status_code >= 500 or exc.status_code == 429)
+    return isinstance(exc, ApiError) and exc.transient
 
 
 class ApiClient:
-    """Retries transient failures (connection errors, 5xx, 429) with jittered backoff; any other
-    error status raises ApiError at once."""
+    """A client of the platform API. `request` is the general call (it returns the response);
+    the methods below it are the endpoints, returning the decoded JSON.
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0) -> None:
+    `transport` replaces httpx's network transport (tests pass an `httpx.MockTransport`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 10.0,
+        attempts: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers={"X-API-Key": api_key}, timeout=timeout
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self._retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5),
+            stop=stop_after_attempt(attempts),
+            reraise=True,
         )
 
     @classmethod
     def from_env(cls) -> ApiClient:
-        """API_URL, and a `service` key: API_KEY, else the secret API_KEY_SECRET_ID names."""
+        """A worker's client: API_URL, and a `service` key: API_KEY, else the secret
+        API_KEY_SECRET_ID names."""
         url = os.environ.get("API_URL")
         if not url:
             raise RuntimeError("API_URL is not set: workers need API_URL and a service API key")
@@ -57,17 +177,148 @@ class ApiClient:
             ) from exc
         return cls(url, key)
 
-    @retry(
-        retry=retry_if_exception(_transient),
-        wait=wait_exponential_jitter(multiplier=0.2, max=5),
-        stop=stop_after_attempt(5),
-        reraise=True,
-    )
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise ApiError(response)
-        return response
-
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request (httpx's keyword arguments: json, params, data, files, timeout...),
+        retried as the class says; a status of 400 or more raises `ApiError`."""
+        return self._retrying.copy()(self._send, method, path, **kwargs)  # a copy: its state is per call
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ApiError(0, f"the API at {self.base_url} did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach the API at {self.base_url} ({type(exc).__name__})") from exc
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    # --- identity and schema ----------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        """Who the key belongs to: its name and role."""
+        result: dict[str, Any] = self._json("GET", "/me")
+        return result
+
+    def openapi(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/openapi.json")
+        return result
+
+    # --- runs -------------------------------------------------------------------------------------
+
+    def list_runs(
+        self,
+        *,
+        statuses: list[str] | None = None,
+        model_name: str | None = None,
+        experiment_name: str | None = None,
+        limit: int = 200,
+        max_items: int = 1000,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first, following the cursor up to `max_items`; returns (runs, more_exist)."""
+        params: dict[str, Any] = {"limit": min(limit, max_items)}
+        if statuses:
+            params["status"] = statuses
+        if model_name:
+            params["model_name"] = model_name
+        if experiment_name:
+            params["experiment_name"] = experiment_name
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._json("GET", "/runs", params=params)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                return items, False
+            if len(items) >= max_items:
+                return items, True
+            params["cursor"] = cursor
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        """The run with its timeline and results."""
+        result: dict[str, Any] = self._json("GET", f"/runs/{run_id}")
+        return result
+
+    def create_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Launch a run (the body of POST /runs); returns it as created, `pending`."""
+        result: dict[str, Any] = self._json("POST", "/runs", json=body)
+        return result
+
+    def samples(self, run_id: int, limit: int = 2000) -> dict[str, Any]:
+        """The evaluation's per-sample rows, the first `limit` of them."""
+        result: dict[str, Any] = self._json("GET", f"/runs/{run_id}/samples", params={"limit": limit})
+        return result
+
+    # --- approvals --------------------------------------------------------------------------------
+
+    def approval(self, run_id: int) -> dict[str, Any] | None:
+        """The run's latest approval request, None when it has none."""
+        try:
+            result: dict[str, Any] = self._json("GET", f"/runs/{run_id}/approval")
+        except ApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return result
+
+    def approve(self, run_id: int, comment: str | None = None, *, via: str = "api") -> dict[str, Any]:
+        """Approve the run's pending approval (approver role); `via` is recorded in the audit."""
+        body = {"comment": comment or None, "via": via}
+        result: dict[str, Any] = self._json("POST", f"/runs/{run_id}/approve", json=body)
+        return result
+
+    def reject(self, run_id: int, comment: str, *, via: str = "api") -> dict[str, Any]:
+        """Reject the run's pending approval; a comment is required."""
+        body = {"comment": comment, "via": via}
+        result: dict[str, Any] = self._json("POST", f"/runs/{run_id}/reject", json=body)
+        return result
+
+    def audit(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's approval audit trail, oldest first."""
+        result: list[dict[str, Any]] = self._json("GET", f"/runs/{run_id}/audit")
+        return result
+
+    # --- datasets ---------------------------------------------------------------------------------
+
+    def list_datasets(self, kind: str | None = None) -> list[dict[str, Any]]:
+        params = {"kind": kind} if kind else {}
+        result: list[dict[str, Any]] = self._json("GET", "/datasets", params=params)["items"]
+        return result
+
+    def upload_dataset(
+        self, name: str, kind: str, filename: str, content: bytes, *, timeout: float = 600.0
+    ) -> dict[str, Any]:
+        """Upload a JSONL dataset; a refused file raises `ApiError` with its `line_errors`."""
+        result: dict[str, Any] = self._json(
+            "POST",
+            "/datasets",
+            data={"name": name, "kind": kind},
+            files={"file": (filename, content, "application/x-ndjson")},
+            timeout=timeout,
+        )
+        return result
+
+    # --- model registry ---------------------------------------------------------------------------
+
+    def list_models(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/models")["items"]
+        return result
+
+    def model_versions(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/models/{name}/versions")
+        return result

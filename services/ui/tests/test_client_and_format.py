@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from mlops_contracts.api_client import ApiClient, ApiError, error_from_response
 from mlops_ui import charts, ui
-from mlops_ui.client import ApiClient, ApiError, error_from_response
 
 
 def response(status: int, body: object) -> httpx.Response:
@@ -55,7 +55,7 @@ def test_an_unreachable_api_is_status_zero() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    client = ApiClient("http://api.invalid", "key", transport=httpx.MockTransport(refuse))
+    client = ApiClient("http://api.invalid", "key", attempts=1, transport=httpx.MockTransport(refuse))
     with pytest.raises(ApiError) as caught:
         client.me()
     assert caught.value.unreachable

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_devstack.base_model import ensure_tiny_model
 from mlops_devstack.demo.progress import Progress, Snapshot
@@ -133,7 +131,7 @@ class _Session:
     run: dict[str, Any] | None = None
 
     def fetch_run(self, run_id: int) -> dict[str, Any]:
-        self.run = self.operator.request("GET", f"/runs/{run_id}").json()
+        self.run = self.operator.get_run(run_id)
         return self.run
 
     def wait_for_status(self, phase: str, run_id: int, wanted: set[str], timeout: float) -> dict[str, Any]:
@@ -175,7 +173,7 @@ def run_demo(
     session = _Session(operator, approver, config, progress, clock)
     try:
         return _run(session)
-    except (ApiError, httpx.HTTPError) as exc:  # refused, or the API went away (after retries)
+    except ApiError as exc:  # refused, or the API went away (status 0, after retries)
         failed = [p.name for p in clock.phases if p.note == "failed"]
         raise DemoFailed(failed[-1] if failed else "API", f"the API: {exc}", session.run) from exc
     finally:
@@ -197,10 +195,8 @@ def _run(s: _Session) -> DemoResult:
         timing.note = ", ".join(f"{d.name} #{d.id} ({d.action})" for d in datasets.values())
 
     with s.clock.phase("training", s.progress) as timing:
-        run = s.operator.request(
-            "POST",
-            "/runs",
-            json={
+        run = s.operator.create_run(
+            {
                 "model_name": config.model_name,
                 "model_id": model_id,
                 "task_type": "finetune",
@@ -209,8 +205,8 @@ def _run(s: _Session) -> DemoResult:
                 "eval_dataset_id": datasets["eval"].id,
                 "hyperparameters": config.hyperparameters,
                 "ml_score_threshold": config.ml_score_threshold,
-            },
-        ).json()
+            }
+        )
         run_id = int(run["id"])
         s.run = run
         s.progress.note(f"run #{run_id} launched: {config.model_name} from {model_id}")
@@ -225,9 +221,7 @@ def _run(s: _Session) -> DemoResult:
         approval = s.poll(
             "approval", timeouts.approval, lambda: _pending_approval(s.approver, run_id), "approval request"
         )
-        decided = s.approver.request(
-            "POST", f"/runs/{run_id}/approve", json={"comment": "approved by make demo"}
-        ).json()
+        decided = s.approver.approve(run_id, "approved by make demo")
         run = s.wait_for_status("approval", run_id, {"approved"}, timeouts.approval)
         timing.note = f"by {decided.get('decided_by')}"
 
@@ -245,19 +239,16 @@ def _run(s: _Session) -> DemoResult:
 
 
 def _pending_approval(api: ApiClient, run_id: int) -> dict[str, Any] | None:
-    try:
-        approval: dict[str, Any] = api.request("GET", f"/runs/{run_id}/approval").json()
-    except ApiError as exc:
-        if exc.status_code == 404:  # the approval worker has not registered it yet
-            return None
-        raise
+    approval = api.approval(run_id)
+    if approval is None:  # the approval worker has not registered it yet
+        return None
     if approval["status"] not in ("pending", "approved"):
         raise DemoFailed("approval", f"the approval request is '{approval['status']}'")
     return approval
 
 
 def _released_version(api: ApiClient, model_name: str, run_id: int) -> dict[str, Any] | None:
-    versions = api.request("GET", f"/models/{model_name}/versions").json()["items"]
+    versions = api.model_versions(model_name)["items"]
     mine = [v for v in versions if v.get("run_id") == run_id]
     if not mine:
         return None

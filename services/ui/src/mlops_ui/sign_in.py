@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mlops_contracts.api_client import ApiError
 from mlops_ui import ui
-from mlops_ui.client import ApiError
 from mlops_ui.config import get_settings
 
 
@@ -33,7 +33,7 @@ def render() -> None:
                 with st.spinner("Checking the key with the API…"):
                     ui.sign_in(key.strip())
             except ApiError as exc:
-                if exc.status == 401:
+                if exc.status_code == 401:
                     st.error(
                         "This API key was not accepted: it is unknown or revoked.", icon=":material/key_off:"
                     )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import streamlit as st
 
-from mlops_ui.client import ApiClient, ApiError
+from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_ui.config import get_settings
 
 KEY = "api_key"
@@ -123,7 +123,8 @@ def badge(status: str | None, table: dict[str, StatusStyle] = STATUS) -> None:
 def client(api_key: str | None = None) -> ApiClient:
     settings = get_settings()
     key = api_key if api_key is not None else st.session_state.get(KEY)
-    return ApiClient(settings.api_url, key, timeout=settings.api_timeout_seconds)
+    # One try per click: the person sees the error and tries again (workers retry, a page waits).
+    return ApiClient(settings.api_url, key, timeout=settings.api_timeout_seconds, attempts=1)
 
 
 def principal() -> dict[str, Any] | None:
@@ -159,14 +160,14 @@ def show_error(exc: ApiError, what: str = "") -> None:
     prefix = f"{what}: " if what else ""
     if exc.unreachable:
         st.error(f"{prefix}{exc.message}. Is the API running?", icon=":material/cloud_off:")
-    elif exc.status == 401:
+    elif exc.status_code == 401:
         st.error(
             f"{prefix}your API key was not accepted ({exc.message}). Sign out and sign in again.",
             icon=":material/key_off:",
         )
-    elif exc.status == 403:
+    elif exc.status_code == 403:
         st.warning(f"{prefix}{exc.message}", icon=":material/lock:")
-    elif exc.status == 404:
+    elif exc.status_code == 404:
         st.warning(f"{prefix}{exc.message}", icon=":material/search_off:")
     else:
         st.error(f"{prefix}{exc.message}", icon=":material/error:")

@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from mlops_contracts.api_client import ApiError
 from mlops_ui import ui
-from mlops_ui.client import ApiError
 
 REPORT = "datasets_upload_report"
 FORMAT_LABELS = {"qa": "QA", "chat": "Chat", "ragas": "RAGAS"}
@@ -69,7 +69,7 @@ def upload_form() -> None:
             status.update(label="The dataset was not stored", state="error", expanded=False)
             st.session_state[REPORT] = {
                 "error": exc.message,
-                "status": exc.status,
+                "status": exc.status_code,
                 "lines": [{"Line": e.line, "Problem": e.error} for e in exc.line_errors],
             }
             return

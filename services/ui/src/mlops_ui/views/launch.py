@@ -7,8 +7,8 @@ from typing import Any
 
 import streamlit as st
 
+from mlops_contracts.api_client import ApiError
 from mlops_ui import ui
-from mlops_ui.client import ApiError
 
 ERRORS = "launch_errors"
 LAUNCHED = "launch_last_run"
@@ -203,7 +203,7 @@ def render() -> None:
             with st.spinner("Launching the run…"):
                 run = client.create_run(body)
         except ApiError as exc:
-            if exc.status == 422 or exc.status == 400:
+            if exc.status_code == 422 or exc.status_code == 400:
                 st.session_state[ERRORS] = {
                     "fields": exc.field_errors,
                     "message": exc.message if not exc.field_errors else "check the highlighted fields",

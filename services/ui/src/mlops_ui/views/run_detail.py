@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_ui import charts, ui
-from mlops_ui.client import ApiClient, ApiError
 from mlops_ui.config import get_settings
 
 FLASH = "run_detail_flash"
@@ -342,7 +342,7 @@ def registry_section(client: ApiClient, run: dict[str, Any], approval: dict[str,
     try:
         versions = client.model_versions(run["model_name"])["items"]
     except ApiError as exc:
-        if exc.status == 404:
+        if exc.status_code == 404:
             st.info(
                 f"The package group **{run['model_name']}** is not in the registry yet.",
                 icon=":material/inventory_2:",
@@ -508,9 +508,9 @@ def decision_section(client: ApiClient, run: dict[str, Any], approval: dict[str,
                 try:
                     with st.spinner("Recording the decision and answering the release workflow…"):
                         if pending == "approve":
-                            decided = client.approve(run_id, comment.strip() or None)
+                            decided = client.approve(run_id, comment.strip() or None, via="dashboard")
                         else:
-                            decided = client.reject(run_id, comment.strip())
+                            decided = client.reject(run_id, comment.strip(), via="dashboard")
                 except ApiError as exc:
                     st.session_state.pop(pending_key, None)
                     ui.show_error(exc, "The decision was not recorded")

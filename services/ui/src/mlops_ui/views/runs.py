@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from mlops_contracts.api_client import ApiError
 from mlops_ui import ui
-from mlops_ui.client import ApiError
 from mlops_ui.config import get_settings
 
 PERIODS: dict[str, timedelta | None] = {

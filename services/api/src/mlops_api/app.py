@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from mlops_api.approvals.routes import router as approvals_router
+from mlops_api.auth.body_guard import BodyGuardMiddleware
 from mlops_api.auth.keys import KeyVerifier
 from mlops_api.auth.routes import me_router
 from mlops_api.auth.routes import router as api_keys_router
@@ -88,6 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.notify_outbox = lambda: None
     install_error_handlers(app)
     wire_domains(app)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_json_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: the id is bound for everything inside
     app.include_router(runs_router)

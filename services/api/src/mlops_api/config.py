@@ -34,6 +34,12 @@ class Settings(PlatformSettings):
     )
     datasets_bucket: str = Field(default="mlops-datasets", validation_alias="DATASETS_BUCKET")
     max_upload_bytes: int = Field(default=1 << 30, ge=1, validation_alias="MAX_UPLOAD_BYTES")
+    max_json_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        validation_alias="MAX_JSON_BODY_BYTES",
+        description="the largest body of a request other than an upload (checked before it is read)",
+    )
     max_line_bytes: int = Field(default=1 << 20, ge=64, validation_alias="MAX_LINE_BYTES")
     max_reported_line_errors: int = Field(default=50, ge=1, validation_alias="MAX_REPORTED_LINE_ERRORS")
     api_key_cache_seconds: float = Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
@@ -16,18 +16,17 @@ api_key_header = APIKeyHeader(
 )
 
 
-async def current_principal(
-    request: Request, presented: Annotated[str | None, Depends(api_key_header)]
-) -> Principal:
+async def authenticate(app_state: Any, presented: str | None) -> Principal:
+    """The principal of a presented key; 401 when it is missing, unknown or revoked."""
     if not presented:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="missing API key: send it in the X-API-Key header",
             headers={"WWW-Authenticate": "APIKey"},
         )
-    verifier: KeyVerifier = request.app.state.key_verifier
+    verifier: KeyVerifier = app_state.key_verifier
     # a key lookup is one read: no transaction needed
-    principal = await verifier.verify(request.app.state.autocommit_engine, presented)
+    principal = await verifier.verify(app_state.autocommit_engine, presented)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -35,6 +34,16 @@ async def current_principal(
             headers={"WWW-Authenticate": "APIKey"},
         )
     return principal
+
+
+async def current_principal(
+    request: Request, presented: Annotated[str | None, Depends(api_key_header)]
+) -> Principal:
+    # The body guard (mlops_api.auth.body_guard) already checked the key of a request with a body.
+    checked: Principal | None = getattr(request.state, "principal", None)
+    if checked is not None:
+        return checked
+    return await authenticate(request.app.state, presented)
 
 
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:

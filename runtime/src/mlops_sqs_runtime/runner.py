@@ -1,9 +1,9 @@
 """The runner: plays Lambda's SQS event-source mapping for each worker.
 
-For each mapping (terraform/lambda_mappings.json, which terraform/envs/prod reads too) it long-polls the queue, gathers a batch (batch
-size, batching window), invokes the SAME handler function the worker's Lambda image runs with Lambda's
-SQS event (`{"Records": [...]}`) and a context object, then settles the batch as Lambda does with
-ReportBatchItemFailures:
+For each mapping (terraform/lambda_mappings.json, which terraform/envs/prod reads too) it long-polls
+the queue, gathers a batch (batch size, batching window), invokes the SAME handler function the
+worker's Lambda image runs with Lambda's SQS event (`{"Records": [...]}`) and a context object,
+then settles the batch as Lambda does with ReportBatchItemFailures:
 
 - the handler returns no failures: every message is deleted;
 - it returns `{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}` (aws-lambda-powertools'
@@ -36,13 +36,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops_contracts.logs import configure_logging, log_context
 from mlops_sqs_runtime.lambda_sqs import (
     InvalidBatchResponse,
     LocalLambdaContext,
@@ -78,7 +78,8 @@ class MappingError(RuntimeError):
 
 
 class MappingConfig(BaseModel):
-    """One event-source mapping (the `$comment` of terraform/lambda_mappings.json says what each field plays)."""
+    """One event-source mapping (the `$comment` of terraform/lambda_mappings.json says what each
+    field plays)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -143,7 +144,9 @@ def load_mappings(path: Path | None = None) -> dict[str, MappingConfig]:
         raise MappingError(f'{path} has no "mappings" object')
     mappings: dict[str, MappingConfig] = {}
     for name, table in tables.items():
-        fields = {k: v for k, v in table.items() if k != "$comment"} if isinstance(table, dict) else table
+        if not isinstance(table, dict):
+            raise MappingError(f"{path}: mapping '{name}' is not an object")
+        fields = {k: v for k, v in table.items() if k != "$comment"}
         try:
             mappings[name] = MappingConfig.model_validate({"name": name, **fields})
         except ValidationError as exc:
@@ -364,7 +367,11 @@ class Poller:
         started = time.monotonic()
         failed: set[str]
         try:
-            with self._kept_invisible(messages):
+            # as in Lambda, the handler's own log lines carry the invocation's request id
+            with (
+                self._kept_invisible(messages),
+                log_context(mapping=config.name, request_id=context.aws_request_id),
+            ):
                 response = self._handler(event, context)
         except Exception as exc:
             failed = set(ids)
@@ -513,7 +520,7 @@ def _thread_main(poller: Poller) -> None:
 
 def _process_main(config_json: str, stop: StopEvent, index: int, log_format: str, log_level: str) -> None:
     """Entry of an environment process (spawned: a fresh interpreter, like a Lambda sandbox)."""
-    configure_logging(log_format, log_level)
+    configure_logging(log_level, log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     config = MappingConfig.model_validate_json(config_json)
     Poller(config, load_handler(config.handler), stop, index=index).run()
@@ -629,37 +636,6 @@ class LocalRunner:
         self.stop()
 
 
-# -- logging -----------------------------------------------------------------------------------
-_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the `extra` fields (mapping, message_id, request_id ...)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        payload.update({k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS})
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
-
-
-def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-
-
 # -- the entrypoint ------------------------------------------------------------------------------
 def load_env(path: Path) -> None:
     """KEY=VALUE lines (terraform/envs/local's .local/stack.env) into the environment; variables
@@ -716,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.check_heartbeat is not None:
         return check_heartbeat(args.check_heartbeat, args.max_age)
-    configure_logging(args.log_format, args.log_level)
+    configure_logging(args.log_level, args.log_format)
     try:
         for env_file in args.env_file:
             load_env(env_file)

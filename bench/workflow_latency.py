@@ -84,8 +84,9 @@ def main() -> int:
                 "training": "mlops_testkit.e2e_handlers:training",
                 "evaluation": "mlops_testkit.e2e_handlers:evaluation",
             }
-            runner, log = start_runner(stack, api, keys["service"], tmp, handlers)
-            release = Release(stack, api, keys, {"train": train, "eval": evaluation}, "", log)
+            runner = start_runner(stack, api, keys["service"], tmp, handlers)
+            assert runner.log is not None
+            release = Release(stack, api, keys, {"train": train, "eval": evaluation}, "", runner.log)
 
             totals: list[float] = []
             per_state: dict[str, list[float]] = defaultdict(list)
@@ -103,8 +104,7 @@ def main() -> int:
                     svc.patch(f"/runs/{run_id}/status", json={"status": "cancelled", "reason": "benchmark"})
         finally:
             if runner is not None:
-                runner.terminate()
-                runner.wait(timeout=15)
+                runner.stop(timeout=15)
             if api is not None:
                 api.stop()
             emulator.stop()

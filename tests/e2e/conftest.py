@@ -5,7 +5,6 @@ training and evaluation through mlops_testkit.e2e_handlers unless a test plugs t
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -16,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from mlops_api.migrate import upgrade
 from mlops_devstack.postgres import drop_database, scratch_database
+from mlops_devstack.processes import ChildProcess
 from mlops_testkit.api import EVAL_ROW, QA_ROW, jsonl, libpq, make_key, start_api, upload
 from mlops_testkit.release import SIGNING_KEY, Release, start_runner
 from mlops_testkit.servers import ProvisionedStack
@@ -26,13 +26,12 @@ def release_factory(
     local_stack: ProvisionedStack, pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[dict[str, str]], Release]]:
     """Builds the whole platform around the Terraform stack, once per set of worker handlers."""
-    started: list[tuple[Release, subprocess.Popen[bytes], str]] = []
+    started: list[tuple[Release, ChildProcess, str]] = []
 
     def build(handlers: dict[str, str]) -> Release:
         # The queues belong to the one Terraform stack: only one set of workers may poll them.
         for _, earlier, _ in started:
-            earlier.terminate()
-            earlier.wait(timeout=15)
+            earlier.stop(timeout=15)
         tmp = tmp_path_factory.mktemp("release")
         database = scratch_database(pg_admin_url, "e2e")
         upgrade(database)
@@ -66,25 +65,22 @@ def release_factory(
         events.put_targets(
             Rule=rule, EventBusName=local_stack.env["EVENT_BUS_NAME"], Targets=[{"Id": "tap", "Arn": tap_arn}]
         )
-        runner, log = start_runner(local_stack, api, keys["service"], tmp, handlers)
+        runner = start_runner(local_stack, api, keys["service"], tmp, handlers)
+        assert runner.log is not None
         release = Release(
             local_stack,
             api,
             keys,
             {"train": train.json()["id"], "eval": evaluation.json()["id"]},
             tap_url,
-            log,
+            runner.log,
         )
         started.append((release, runner, database))
         return release
 
     yield build
     for release, runner, database in started:
-        runner.terminate()
-        try:
-            runner.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            runner.kill()
+        runner.stop(timeout=15)
         release.api.stop()
         drop_database(pg_admin_url, make_url(database).database or "")
 

@@ -10,14 +10,14 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlops_devstack.processes import ChildProcess, ProcessFailed
 
 if TYPE_CHECKING:
     from mlops_devstack.recorder import EmulatorControl
@@ -177,42 +177,29 @@ class EmulatorProcess(_EmulatorAddress):
     to a process, so this one is independent of any emulator of the current process."""
 
     def __post_init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child: ChildProcess | None = None
         self._log = Path(tempfile.gettempdir()) / f"mlops-emulator-{self.port}.log"
 
     def start(self, timeout: float = 30.0) -> EmulatorProcess:
         if not port_is_free(self.port):
             raise PortInUse(f"port {self.port} on 127.0.0.1 is taken")
-        with self._log.open("wb") as log_file:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "mlops_devstack.emulator", "--port", str(self.port)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"the emulator process exited with code {self._process.returncode}: "
-                    f"{self._log.read_text(errors='replace')[-2000:]}"
-                )
-            if _READY in self._log.read_text(errors="replace"):
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the emulator process did not get ready within {timeout:.0f}s (log: {self._log})")
+        child = ChildProcess.start(
+            "the emulator process",
+            [sys.executable, "-m", "mlops_devstack.emulator", "--port", str(self.port)],
+            log=self._log,
+        )
+        self._child = child
+        try:
+            child.wait_until(lambda: _READY in child.output(), timeout=timeout, interval=0.05)
+        except ProcessFailed as exc:
+            self.stop()
+            raise RuntimeError(str(exc)) from None
+        return self
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+        if self._child is not None:
+            self._child.stop(timeout=10)
+            self._child = None
 
 
 def main(argv: list[str] | None = None) -> int:

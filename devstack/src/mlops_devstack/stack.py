@@ -16,7 +16,6 @@ import importlib.util
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from mlops_devstack.local_secrets import (
 )
 from mlops_devstack.paths import local_dir, repo_root
 from mlops_devstack.postgres import create_database, start_embedded
+from mlops_devstack.processes import ChildProcess, ProcessFailed, http_answers
 from mlops_devstack.samples import RegisteredDataset, SampleError, register_samples, sample_datasets
 from mlops_devstack.teams_inbox import TEAMS_WEBHOOK_SECRET_ID, TeamsInbox
 from mlops_devstack.terraform import ApplyProgress, LocalStack, TerraformError, write_env_file
@@ -199,59 +199,33 @@ def provision_aws(emulator: Emulator, stack: LocalStack | None = None) -> dict[s
 # -- processes ------------------------------------------------------------------------------------
 
 
-def _answers(url: str) -> bool:
-    import http.client
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
+def _wait_http(url: str, child: ChildProcess, timeout: float = 60) -> None:
     try:
-        connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=2)
-        try:
-            connection.request("GET", parsed.path or "/")
-            connection.getresponse().read()
-            return True
-        finally:
-            connection.close()
-    except OSError:
-        return False
+        child.wait_until(lambda: http_answers(url), timeout=timeout, what=f"answering on {url}")
+    except ProcessFailed as exc:
+        raise StackError(str(exc)) from None
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"{name} exited with code {process.returncode} (see its output above)")
-        if _answers(url):
-            return
-        time.sleep(0.2)
-    raise StackError(f"{name} did not answer on {url} within {timeout:.0f}s")
-
-
-def _stop_process(process: subprocess.Popen[bytes] | None, name: str) -> None:
-    if process is None or process.poll() is not None:
+def _stop_process(child: ChildProcess | None) -> None:
+    if child is None or not child.running:
         return
-    _step(f"stopping {name}")
+    _step(f"stopping {child.name}")
     # SIGTERM: a graceful stop for uvicorn and Streamlit, also after the SIGINT of a Ctrl-C in the
     # terminal (a second SIGINT would make uvicorn skip its shutdown).
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    child.stop(timeout=STOP_TIMEOUT)
 
 
-def _stop_children(keep: tuple[subprocess.Popen[bytes] | None, ...] = ()) -> None:
+def _stop_children(keep: tuple[ChildProcess | None, ...] = ()) -> None:
     """Stop what the workers started (a local training subprocess): a terminal's Ctrl-C reaches it
     too, a SIGTERM to `make dev` does not. The processes in `keep` (and theirs) are left alone."""
     import psutil  # type: ignore[import-untyped]
 
     kept: set[int] = set()
-    for process in keep:
-        if process is not None and process.poll() is None:
-            kept.add(process.pid)
+    for child in keep:
+        if child is not None and child.running:
+            kept.add(child.process.pid)
             with contextlib.suppress(psutil.Error):
-                kept.update(c.pid for c in psutil.Process(process.pid).children(recursive=True))
+                kept.update(c.pid for c in psutil.Process(child.process.pid).children(recursive=True))
     children = [c for c in psutil.Process().children(recursive=True) if c.pid not in kept]
     if not children:
         return
@@ -321,9 +295,9 @@ class DevStack:
     """What `make dev` started, stopped in reverse order."""
 
     emulator: Emulator | None = None
-    api: subprocess.Popen[bytes] | None = None
+    api: ChildProcess | None = None
     runner: Any = None
-    ui: subprocess.Popen[bytes] | None = None
+    ui: ChildProcess | None = None
     teams_inbox: TeamsInbox | None = None
     database_started: bool = False
     warned: set[str] = field(default_factory=set)
@@ -336,8 +310,8 @@ class DevStack:
             if not self.runner.stop(timeout=STOP_TIMEOUT):
                 _note("some workers were still busy: their messages come back after the visibility timeout")
             self.runner = None
-        _stop_process(self.ui, "the dashboard")
-        _stop_process(self.api, "the API")
+        _stop_process(self.ui)
+        _stop_process(self.api)
         _stop_children()
         if self.teams_inbox is not None:
             self.teams_inbox.stop()
@@ -355,14 +329,19 @@ class DevStack:
         """Until Ctrl-C (0) or the API dies (1); a dashboard or worker that dies is reported once."""
         assert self.api is not None
         while True:
-            if self.api.poll() is not None:
+            if not self.api.running:
                 print(
-                    f"\nthe API exited with code {self.api.returncode}; stopping", file=sys.stderr, flush=True
+                    f"\nthe API exited with code {self.api.process.returncode}; stopping",
+                    file=sys.stderr,
+                    flush=True,
                 )
                 return 1
-            if self.ui is not None and self.ui.poll() is not None and "ui" not in self.warned:
+            if self.ui is not None and not self.ui.running and "ui" not in self.warned:
                 self.warned.add("ui")
-                print(f"\nthe dashboard exited with code {self.ui.returncode} (see above)", file=sys.stderr)
+                print(
+                    f"\nthe dashboard exited with code {self.ui.process.returncode} (see above)",
+                    file=sys.stderr,
+                )
             if self.runner is not None and "runner" not in self.warned:
                 dead = self.runner.dead_environments()
                 if dead:
@@ -498,10 +477,12 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
 
     _step(f"API on 127.0.0.1:{ports.api}")
     api_env = {k: v for k, v in os.environ.items() if k != "API_KEY"}
-    dev.api = subprocess.Popen(
-        [sys.executable, "-m", "mlops_api", "serve", "--port", str(ports.api), "--no-access-log"], env=api_env
+    dev.api = ChildProcess.start(
+        "the API",
+        [sys.executable, "-m", "mlops_api", "serve", "--port", str(ports.api), "--no-access-log"],
+        env=api_env,
     )
-    _wait_http(f"{api_url}/health", dev.api, "the API")
+    _wait_http(f"{api_url}/health", dev.api)
 
     _step("local runner (the workers' handlers on their queues)")
     dev.runner = _start_runner()
@@ -512,7 +493,8 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
     ui_line = "  Dashboard  not started: services/ui has no mlops_ui/app.py yet"
     if app is not None:
         _step(f"dashboard (Streamlit) on 127.0.0.1:{ports.ui}")
-        dev.ui = subprocess.Popen(
+        dev.ui = ChildProcess.start(
+            "the dashboard",
             [
                 sys.executable, "-m", "streamlit", "run", str(app),
                 "--server.port", str(ports.ui), "--server.address", "127.0.0.1",
@@ -522,7 +504,7 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
         )  # fmt: skip
         ui_url = f"http://127.0.0.1:{ports.ui}"
         try:
-            _wait_http(f"{ui_url}/_stcore/health", dev.ui, "the dashboard")
+            _wait_http(f"{ui_url}/_stcore/health", dev.ui)
             ui_line = f"  Dashboard  {ui_url}"
         except StackError as exc:
             ui_line = f"  Dashboard  not available: {exc}"

@@ -9,18 +9,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import free_port
+from mlops_devstack.processes import ChildProcess, http_answers
 from mlops_testkit.api import EVAL_ROW, QA_ROW, Clients, jsonl
 from mlops_testkit.servers import WaitingTask
 
@@ -38,47 +37,32 @@ def dashboard(api_server, tmp_path: Path) -> Iterator[str]:
     """`streamlit run app.py` on a free loopback port, pointed at the live API."""
     port = free_port()
     env = {**os.environ, "API_URL": api_server.base_url, "UI_REFRESH_SECONDS": "3"}
-    log_path = tmp_path / "streamlit.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(APP),
-                f"--server.port={port}",
-                "--server.address=127.0.0.1",
-                "--server.headless=true",
-                "--browser.gatherUsageStats=false",
-                "--server.fileWatcherType=none",
-                "--client.toolbarMode=minimal",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    streamlit = ChildProcess.start(
+        "streamlit",
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--server.headless=true",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
+            "--client.toolbarMode=minimal",
+        ],
+        env=env,
+        log=tmp_path / "streamlit.log",
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        streamlit.wait_until(
+            lambda: http_answers(f"{url}/_stcore/health", ok_only=True, timeout=1), timeout=30, what="healthy"
+        )
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        streamlit.stop(timeout=10)
 
 
 @pytest.fixture

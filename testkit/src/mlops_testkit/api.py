@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from mlops_contracts.aws import aws_client
 from mlops_devstack.emulator import Emulator, free_port
+from mlops_devstack.processes import ChildProcess, ProcessFailed, http_answers
 
 BUS = "mlops-events"
 BUCKET = "mlops-datasets-test"
@@ -99,24 +101,25 @@ class AwsFixture:
 
 @dataclass
 class ApiServer:
-    process: subprocess.Popen[bytes]
+    child: ChildProcess
     base_url: str
-    log_path: str
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
+
+    @property
+    def log_path(self) -> str:
+        return str(self.child.log)
 
     def log(self) -> str:
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+        return self.child.output()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self.child.stop(timeout=10)
 
 
-def start_api(database_url: str, tmp_dir: str, **extra_env: str) -> ApiServer:
+def start_api(database_url: str, tmp_dir: str, *, access_log: bool = False, **extra_env: str) -> ApiServer:
     port = free_port()
     env = {
         **os.environ,
@@ -128,26 +131,29 @@ def start_api(database_url: str, tmp_dir: str, **extra_env: str) -> ApiServer:
         "OUTBOX_MAX_BACKOFF_SECONDS": "1",
         **extra_env,
     }
-    log_path = os.path.join(tmp_dir, f"api-{port}.log")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlops_api", "serve", "--port", str(port), "--no-access-log"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    child = ChildProcess.start(
+        "the API",
+        [
+            sys.executable,
+            "-m",
+            "mlops_api",
+            "serve",
+            "--port",
+            str(port),
+            "--access-log" if access_log else "--no-access-log",
+        ],
+        env=env,
+        log=Path(tmp_dir) / f"api-{port}.log",
+    )
+    server = ApiServer(child, f"http://127.0.0.1:{port}")
+    try:
+        child.wait_until(
+            lambda: http_answers(f"{server.base_url}/openapi.json", timeout=1), timeout=30, interval=0.1
         )
-    server = ApiServer(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"API exited with {process.returncode}:\n{server.log()}")
-        try:
-            httpx.get(f"{server.base_url}/openapi.json", timeout=1)
-            return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"API did not start:\n{server.log()}")
+    except ProcessFailed as exc:
+        server.stop()
+        raise RuntimeError(str(exc)) from None
+    return server
 
 
 def make_key(db: psycopg.Connection[Any], role: str, name: str | None = None) -> str:

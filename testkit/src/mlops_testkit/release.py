@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from mlops_devstack.processes import ChildProcess
 from mlops_testkit.api import ApiServer
 from mlops_testkit.servers import ProvisionedStack
 
@@ -199,10 +199,10 @@ def notification(body: str) -> dict[str, Any]:
 
 def start_runner(
     stack: ProvisionedStack, api: ApiServer, service_key: str, tmp: Path, handlers: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], Path]:
+) -> ChildProcess:
+    """The SQS runtime with the given handlers, its output in `tmp/runner.log`."""
     mappings_file = tmp / "lambda_mappings.json"
     mappings_file.write_text(json.dumps(mappings(handlers, training_timeout=3600, evaluation_timeout=900)))
-    log = tmp / "runner.log"
     env = {
         **os.environ,
         "API_URL": api.base_url,
@@ -214,20 +214,18 @@ def start_runner(
     }
     for key in [k for k in env if k.startswith("AWS_")]:
         del env[key]  # the env file points the runner at the stack's emulator
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlops_sqs_runtime.runner",
-                "--mappings-file",
-                str(mappings_file),
-                "--env-file",
-                str(stack.env_file),
-                "--all",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return process, log
+    return ChildProcess.start(
+        "the SQS runtime",
+        [
+            sys.executable,
+            "-m",
+            "mlops_sqs_runtime.runner",
+            "--mappings-file",
+            str(mappings_file),
+            "--env-file",
+            str(stack.env_file),
+            "--all",
+        ],
+        env=env,
+        log=tmp / "runner.log",
+    )

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with clock.phase("stack start", progress) as timing:
             stack = attach_or_start(api_url, port, say=progress.note)
-            timing.note = "already running" if stack.process is None else f"started (log {stack.log})"
+            timing.note = "already running" if stack.child is None else f"started (log {stack.log})"
         config = DemoConfig(
             model_id=args.model_id, model_name=args.model_name, ml_score_threshold=args.threshold
         )

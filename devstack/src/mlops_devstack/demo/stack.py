@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +16,7 @@ import httpx
 from mlops_devstack.demo.flow import DemoFailed, DemoKeys
 from mlops_devstack.local_secrets import write_private
 from mlops_devstack.paths import local_dir
+from mlops_devstack.processes import ChildProcess, ProcessFailed
 from mlops_devstack.stack import DEFAULT_API_PORT
 
 READY_LINE = "Ready in "  # what `make dev` prints once every part runs
@@ -41,20 +39,18 @@ def health(api_url: str) -> int | None:
 @dataclass
 class DemoStack:
     api_url: str
-    process: subprocess.Popen[bytes] | None = None  # set when the demo started the stack
-    log: Path | None = None
+    child: ChildProcess | None = None  # set when the demo started the stack
+
+    @property
+    def log(self) -> Path | None:
+        return None if self.child is None else self.child.log
 
     def stop(self) -> None:
         """Stop the stack the demo started (SIGTERM: `make dev` stops every part in order)."""
-        if self.process is None or self.process.poll() is not None:
+        if self.child is None or not self.child.running:
             return
         print("Stopping the stack the demo started...", flush=True)
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.child.stop(timeout=STOP_TIMEOUT)
 
 
 def attach_or_start(
@@ -64,16 +60,14 @@ def attach_or_start(
     passed to `say` as it starts)."""
     if health(api_url) is not None:
         return DemoStack(api_url)
-    log = local_dir() / "demo-stack.log"
-    with open(log, "wb") as out:
-        # A session of its own: a Ctrl-C of the demo reaches the stack only as the demo's one SIGTERM.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlops_devstack", "dev", "--api-port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    stack = DemoStack(api_url, process, log)
+    # A session of its own: a Ctrl-C of the demo reaches the stack only as the demo's one SIGTERM.
+    child = ChildProcess.start(
+        "`make dev`",
+        [sys.executable, "-m", "mlops_devstack", "dev", "--api-port", str(port)],
+        log=local_dir() / "demo-stack.log",
+        new_session=True,
+    )
+    stack = DemoStack(api_url, child)
     try:
         _wait_ready(stack, timeout, say)
     except BaseException:
@@ -83,26 +77,32 @@ def attach_or_start(
 
 
 def _wait_ready(stack: DemoStack, timeout: float, say: Callable[[str], None]) -> None:
-    assert stack.process is not None
-    assert stack.log is not None
-    deadline = time.monotonic() + timeout
+    child = stack.child
+    assert child is not None
+    assert child.log is not None
     steps_seen = 0
-    while time.monotonic() < deadline:
-        output = stack.log.read_text(errors="replace")
+
+    def ready() -> bool:
+        nonlocal steps_seen
+        output = child.output()
         steps = STEP_LINE.findall(output)
         for step in steps[steps_seen:]:
             say(f"make dev: {step}")
         steps_seen = len(steps)
-        if stack.process.poll() is not None:
+        return READY_LINE in output and health(stack.api_url) == 200
+
+    try:
+        child.wait_until(ready, timeout=timeout, interval=1.0)
+    except ProcessFailed:
+        if child.running:
             raise DemoFailed(
-                "stack start",
-                f"`make dev` exited with code {stack.process.returncode}; the end of {stack.log}:\n"
-                + _tail(stack.log),
-            )
-        if READY_LINE in output and health(stack.api_url) == 200:
-            return
-        time.sleep(1)
-    raise DemoFailed("stack start", f"`make dev` was not ready within {timeout:.0f}s; see {stack.log}")
+                "stack start", f"`make dev` was not ready within {timeout:.0f}s; see {child.log}"
+            ) from None
+        raise DemoFailed(
+            "stack start",
+            f"`make dev` exited with code {child.process.returncode}; the end of {child.log}:\n"
+            + _tail(child.log),
+        ) from None
 
 
 def _tail(path: Path, lines: int = 15) -> str:

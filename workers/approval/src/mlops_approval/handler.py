@@ -9,10 +9,10 @@ down, bad API key) is reported for that record alone and comes back until the DL
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -20,9 +20,11 @@ from mlops_approval.messages import ApprovalRequest, Kind
 from mlops_approval.settings import ApprovalWorkerSettings
 from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_contracts.aws import aws_client
+from mlops_contracts.logs import configure_lambda_logging
 from mlops_contracts.task_tokens import TaskToken
 
-logger = Logger(service="approval")
+configure_lambda_logging()
+log = logging.getLogger(__name__)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 # The API's answers that retrying cannot change.
@@ -53,7 +55,7 @@ def request_approval(request: ApprovalRequest, settings: ApprovalWorkerSettings)
     except ApiError as exc:
         if exc.status_code not in PERMANENT:
             raise
-        logger.warning(
+        log.warning(
             "approval request refused by the API; failing the task",
             extra={
                 "run_id": request.run_id,
@@ -79,7 +81,7 @@ def request_approval(request: ApprovalRequest, settings: ApprovalWorkerSettings)
         "reject_url": registered["reject_url"],
     }
     message_id = publish(topic_arn, Kind.APPROVAL_REQUESTED, message)
-    logger.info(
+    log.info(
         "approval requested",
         extra={
             "run_id": request.run_id,

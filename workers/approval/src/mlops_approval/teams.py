@@ -5,12 +5,12 @@ Manager. A Lambda in production, the local runner here; AWS Chatbot is not neede
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -19,8 +19,10 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from mlops_approval.messages import Kind, Notification
 from mlops_approval.settings import TeamsSettings
 from mlops_contracts.aws import aws_client
+from mlops_contracts.logs import configure_lambda_logging
 
-logger = Logger(service="teams-notifier")
+configure_lambda_logging()
+log = logging.getLogger(__name__)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -245,7 +247,7 @@ def notification_of(body: str) -> Notification:
 def notify(note: Notification, settings: TeamsSettings) -> int:
     card = build_card(note, settings.dashboard_url)
     status = post_card(webhook_url(settings), teams_message(card), timeout=settings.teams_timeout_seconds)
-    logger.info(
+    log.info(
         "posted to Teams",
         extra={"run_id": note.run_id, "kind": note.kind, "execution_arn": note.execution_arn},
     )

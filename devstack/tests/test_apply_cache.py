@@ -33,6 +33,8 @@ from mlops_devstack.paths import repo_root
 from mlops_devstack.recorder import ReplayError, dump_entries
 from mlops_devstack.terraform import LocalStack, TerraformError
 
+pytestmark = pytest.mark.integration  # Terraform and emulator processes (the key holds `terraform version`)
+
 SMALL_STACK = """
 terraform {
   required_version = ">= 1.5"

@@ -12,6 +12,10 @@ import pytest
 from mlops_devstack.emulator import free_port
 from mlops_devstack.processes import ChildProcess, ProcessFailed, http_answers
 
+pytestmark = pytest.mark.integration  # starts and stops processes
+
+pytestmark = pytest.mark.integration  # starts processes of its own
+
 PY = sys.executable
 
 

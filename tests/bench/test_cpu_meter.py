@@ -15,6 +15,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.integration  # measures processes it starts
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 # A child that burns CPU: with argument A it burns A seconds and exits; with A B it burns A, says

@@ -15,6 +15,8 @@ import pytest
 
 from mlops_sqs_runtime.runner import build_parser, load_mappings
 
+pytestmark = pytest.mark.integration  # the Docker Compose binary reads the file
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.localstack.yml"
 Dockerfile = Any  # conftest.Dockerfile (conftest is not importable by name)

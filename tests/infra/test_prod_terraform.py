@@ -24,6 +24,7 @@ MAPPINGS = json.loads((TERRAFORM / "lambda_mappings.json").read_text())["mapping
 
 
 @pytest.mark.parametrize("root", ["envs/prod", "bootstrap"])
+@pytest.mark.integration  # runs terraform
 def test_root_validates(root: str, tmp_path: Path) -> None:
     copy = tmp_path / "terraform"
     shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.lock.hcl"))

@@ -19,6 +19,7 @@ ROUTING = json.loads((TERRAFORM / "routing.json").read_text())
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
 
 
+@pytest.mark.integration  # runs terraform
 def test_terraform_is_formatted() -> None:
     result = subprocess.run(
         [str(find_terraform()), "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
@@ -31,6 +32,7 @@ def test_terraform_is_formatted() -> None:
     )
 
 
+@pytest.mark.integration  # runs terraform
 def test_envs_local_validates(tmp_path: Path) -> None:
     stack = LocalStack(state_dir=tmp_path)
     stack.init()

@@ -176,6 +176,7 @@ def test_serve_migrates_an_empty_database_with_the_secrets_credentials(
     assert current_revision(password_role.settings().database_target()) == head_revision()
 
 
+@pytest.mark.integration  # runs the API's CLI
 def test_incomplete_settings_say_what_is_missing() -> None:
     partial = Settings(DATABASE_URL="", DATABASE_HOST="db.internal", DATABASE_NAME="", DATABASE_SECRET_ARN="")
     with pytest.raises(DatabaseUrlError, match=r"missing: DATABASE_NAME, DATABASE_SECRET_ARN"):

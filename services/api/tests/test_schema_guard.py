@@ -48,6 +48,7 @@ def test_cli_says_what_to_do_on_an_unmigrated_database(empty_database: str) -> N
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration  # runs the API's CLI
 def test_non_postgres_urls_are_refused() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mlops_api", "migrate"],

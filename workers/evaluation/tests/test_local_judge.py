@@ -16,6 +16,8 @@ from mlops_evaluation.engine import Sample, score_samples
 from mlops_evaluation.judges.local import build_local_judge
 from mlops_evaluation.settings import EvaluationSettings
 
+pytestmark = pytest.mark.integration  # scores with the tiny model end to end (tens of seconds)
+
 
 def test_candidate_is_base_model_plus_adapter(
     tiny_model: Path, artifact: Path, tmp_path: Path, eval_rows: list[dict[str, Any]], prompt_template: str

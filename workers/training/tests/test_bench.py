@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # runs the benchmark script
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_training.py"
 
 

@@ -25,6 +25,9 @@ from mlops_training.loop import StepInfo, StopRequest, TrainingInterrupted, comp
 from mlops_training.modeling import load_tokenizer
 from mlops_training.packing import collate
 
+# whole training jobs on the tiny model (a minute), one in a process of its own
+pytestmark = pytest.mark.integration
+
 MakeRoot = Callable[..., Path]
 
 

@@ -128,7 +128,6 @@ def test_env_file_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration  # runs bash
-@pytest.mark.integration  # runs bash
 def test_env_file_reads_the_same_in_a_shell_and_in_python_dotenv(tmp_path: Path) -> None:
     env = {"PLAIN": "arn:aws:sqs:eu-west-1:1:q", "SPACED": "two words #not a comment", "DOLLAR": "$HOME"}
     path = write_env_file(env, tmp_path / "stack.env")

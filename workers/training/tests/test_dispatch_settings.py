@@ -21,6 +21,7 @@ def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, va
         DispatcherSettings()
 
 
+@pytest.mark.integration  # a Python process of its own
 def test_a_bad_value_stops_the_cold_start() -> None:
     env = {**os.environ, "TRAINING_HEARTBEAT_SECONDS": "0"}
     started = subprocess.run(

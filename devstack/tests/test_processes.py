@@ -14,7 +14,6 @@ from mlops_devstack.processes import ChildProcess, ProcessFailed, http_answers
 
 pytestmark = pytest.mark.integration  # starts and stops processes
 
-pytestmark = pytest.mark.integration  # starts processes of its own
 
 PY = sys.executable
 

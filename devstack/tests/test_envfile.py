@@ -21,3 +21,12 @@ def test_env_file(tmp_path: Any) -> None:
         parse_env_file(path)
     with pytest.raises(EnvFileError, match="cannot read"):
         parse_env_file(tmp_path / "missing.env")
+
+
+def test_a_written_env_file_is_readable_by_its_owner_only(tmp_path: Any) -> None:
+    """It may carry the workers' API key."""
+    from mlops_devstack.envfile import write_env_file
+
+    path = write_env_file({"API_KEY": "mlk_x", "URL": "http://a b"}, tmp_path / "stack.env")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert parse_env_file(path) == {"API_KEY": "mlk_x", "URL": "http://a b"}

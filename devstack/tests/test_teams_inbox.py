@@ -53,6 +53,7 @@ def test_an_approval_card_reaches_the_inbox_with_its_links(
 
     stored = [json.loads(line) for line in box.path.read_text().splitlines()]
     assert len(stored) == 1
+    assert box.path.stat().st_mode & 0o777 == 0o600  # live approval links: the owner's only
     assert stored[0]["attachments"][0]["content"]["type"] == "AdaptiveCard"
     assert len(said) == 1
     line = said[0]
@@ -65,5 +66,5 @@ def test_what_is_not_a_teams_message_is_refused_and_not_kept(inbox: tuple[TeamsI
     box, said = inbox
     assert httpx.post(box.url, content=b"not json").status_code == 400
     assert httpx.post(box.url, json={"text": "no attachments"}).status_code == 400
-    assert not box.path.exists()
+    assert box.path.read_text() == ""  # created private at start, nothing kept
     assert said == []

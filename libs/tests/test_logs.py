@@ -89,3 +89,20 @@ def test_lambda_logging_only_in_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
     ours = list(root.handlers)
     configure_lambda_logging()
     assert root.handlers == ours
+
+
+def test_approval_link_tokens_are_redacted_from_every_line() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream=stream)
+    token = "v1.c2VjcmV0LXRva2Vu.sig"
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "1.2.3.4", "GET", f"/runs/3/approval-links/{token}?a=1", "1.1", 200
+    )
+    logging.getLogger("x").warning("link https://api/runs/3/approval-links/%s sent", token)
+    text = stream.getvalue()
+    assert token not in text
+    lines = [json.loads(line)["message"] for line in text.splitlines()]
+    assert lines == [
+        '1.2.3.4 - "GET /runs/3/approval-links/[redacted]?a=1 HTTP/1.1" 200',
+        "link https://api/runs/3/approval-links/[redacted] sent",
+    ]

@@ -13,6 +13,8 @@ from pathlib import Path
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from mlops_devstack.local_secrets import write_private
+
 # Written bare, these read the same in a shell (`set -a; . FILE`) and in python-dotenv.
 _BARE = re.compile(r"[A-Za-z0-9_@%+=:,./?&~^-]*")
 
@@ -66,6 +68,5 @@ def write_env_file(env: Mapping[str, str], path: Path, header: tuple[str, ...] =
             )
         else:
             lines.append(f"{key}='{value}'")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_private(path, "\n".join(lines))  # it may hold the workers' API key
     return path

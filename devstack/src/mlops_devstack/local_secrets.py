@@ -31,11 +31,16 @@ class LocalSecretError(RuntimeError):
     pass
 
 
-def write_private(path: Path, value: str) -> None:
+def write_private(path: Path, value: str, *, append: bool = False) -> None:
+    """Write (or append) `value` to a file only its owner may read, made so before the first byte."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
-    path.write_text(value + "\n")
+    if append:
+        with path.open("a") as out:
+            out.write(value)
+    else:
+        path.write_text(value + "\n")
 
 
 def _read(path: Path) -> str | None:

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from mlops_devstack.local_secrets import write_private
+
 TEAMS_WEBHOOK_SECRET_ID = "mlops/teams-webhook"  # noqa: S105 (a secret name, not a value)
 MAX_BODY_BYTES = 1 << 20  # Teams refuses messages over about 28 KB; a megabyte is plenty
 
@@ -90,7 +92,8 @@ class TeamsInbox:
         return f"http://127.0.0.1:{self._server.server_address[1]}/webhook"
 
     def start(self) -> TeamsInbox:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The cards hold live approval links: readable by their owner only, like the key files.
+        write_private(self.path, "", append=True)
         self._thread.start()
         return self
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +39,28 @@ def log_context(**keys: Any) -> Iterator[None]:
         yield
     finally:
         _bound.reset(token)
+
+
+# An approval link carries its signed token in the path (/runs/{id}/approval-links/{token}): whoever
+# reads a log line holding one could decide the release. Access logs write every path.
+_SECRET_PATHS = re.compile(r"(/approval-links/)[^/\s\"'?#]+")
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with every approval-link token replaced by [redacted]."""
+    return _SECRET_PATHS.sub(rf"\g<1>{REDACTED}", text)
+
+
+class _RedactingFilter(logging.Filter):
+    """Every line through the platform's handler, uvicorn's access log included, loses its tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
 
 
 class _ContextFilter(logging.Filter):
@@ -84,6 +107,7 @@ def build_handler(
 ) -> logging.Handler:
     handler = logging.StreamHandler(sys.stdout if stream is None else stream)
     handler.addFilter(_ContextFilter(fields or {}))
+    handler.addFilter(_RedactingFilter())
     handler.setFormatter(PlatformTextFormatter() if fmt == "text" else PlatformJsonFormatter())
     return handler
 

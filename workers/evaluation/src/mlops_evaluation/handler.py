@@ -15,17 +15,23 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from mlops_evaluation import callback
-from mlops_evaluation.logs import configure_logging, log_context
+from mlops_contracts.logs import configure_lambda_logging, log_context
+from mlops_contracts.task_tokens import TaskToken, TokenDead
 from mlops_evaluation.messages import InvalidMessage, parse_task
 from mlops_evaluation.settings import EvaluationSettings, get_settings
 from mlops_evaluation.worker import TaskResult, process_task
 
+configure_lambda_logging()
 log = logging.getLogger(__name__)
 
 
 def _fail(task_token: str, error: str, reason: str) -> TaskResult:
-    return "failed" if callback.send_failure(task_token, error, reason) else "token_closed"
+    try:
+        TaskToken(task_token).fail(error, reason)
+    except TokenDead as exc:
+        log.warning("%s; the failure was not delivered", exc)
+        return "token_closed"
+    return "failed"
 
 
 def process_message(body: str, settings: EvaluationSettings | None = None) -> TaskResult:
@@ -54,7 +60,6 @@ def record_handler(record: SQSRecord) -> TaskResult:
 
 
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    configure_logging()
     # every failed record is reported in batchItemFailures, also when the whole batch failed
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(

@@ -17,7 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlops_evaluation import callback, reporting
+from mlops_contracts.task_tokens import HeartbeatThread, TaskToken, TokenDead
+from mlops_evaluation import reporting
 from mlops_evaluation.candidate import Candidate, fetch_candidate
 from mlops_evaluation.dataset import load_eval_dataset
 from mlops_evaluation.engine import Sample, SampleResult, fit_concurrency, score_samples
@@ -212,14 +213,15 @@ def process_task(
 ) -> TaskResult:
     """Evaluate and answer the task token. Raises only when the answer itself could not be sent
     (the message is then redelivered)."""
+    token = TaskToken(task.task_token)
     try:
-        callback.heartbeat(task.task_token)
-    except callback.TokenClosed as exc:
+        token.heartbeat()
+    except TokenDead as exc:
         log.warning("skipping run %d: %s", task.run_id, exc)
         return "token_closed"
-    with callback.Heartbeat(task.task_token, settings.heartbeat_seconds) as beat:
-        outcome = evaluate(task, settings, judge=judge, cancel=beat.closed)
-        if beat.closed.is_set():
+    with HeartbeatThread(token.heartbeat, settings.heartbeat_seconds) as beat:
+        outcome = evaluate(task, settings, judge=judge, cancel=beat.dead)
+        if beat.dead.is_set():
             log.warning("run %d: the workflow stopped waiting; results not published", task.run_id)
             return "token_closed"
         try:
@@ -235,11 +237,13 @@ def process_task(
                 outcome.error = EvaluationError(
                     outcome.error.code, f"{outcome.error.reason}; results not recorded: {exc}"
                 )
-    if outcome.verdict is not None:
-        answered = callback.send_success(task.task_token, outcome.verdict.token_output())
-        result: TaskResult = "passed" if outcome.passed else "below_threshold"
-    else:
+    try:
+        if outcome.verdict is not None:
+            token.succeed(outcome.verdict.token_output())
+            return "passed" if outcome.passed else "below_threshold"
         error = outcome.error or EvaluationError("Evaluation.Error", "no verdict")
-        answered = callback.send_failure(task.task_token, error.code, error.reason)
-        result = "failed"
-    return result if answered else "token_closed"
+        token.fail(error.code, error.reason)
+        return "failed"
+    except TokenDead as exc:  # a redelivery of an answered task, or one that timed out meanwhile
+        log.warning("run %d: %s; the answer was not delivered", task.run_id, exc)
+        return "token_closed"

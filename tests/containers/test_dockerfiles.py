@@ -30,11 +30,13 @@ PYTHON_BASE = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
 CUDA_BASE = re.compile(r"^pytorch/pytorch:\d+\.\d+\.\d+-cuda\d+\.\d+-cudnn\d+-runtime$")
 
 
+@pytest.mark.integration  # runs hadolint
 def test_hadolint_is_the_pinned_binary(hadolint: Path) -> None:
     out = subprocess.run([str(hadolint), "--version"], capture_output=True, text=True, check=True).stdout
     assert "2.15.1" in out
 
 
+@pytest.mark.integration  # runs hadolint
 def test_hadolint_catches_a_bad_dockerfile(hadolint: Path, tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python\nRUN pip install requests\n")
@@ -45,6 +47,7 @@ def test_hadolint_catches_a_bad_dockerfile(hadolint: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("path", sorted(PARTS))
+@pytest.mark.integration  # runs hadolint
 def test_hadolint_finds_nothing(path: str, hadolint: Path) -> None:
     result = subprocess.run(
         [
@@ -103,6 +106,16 @@ def test_copies_only_its_part_and_the_shared_libs(path: str, dockerfiles: dict[s
     assert roots == allowed
     installed = dockerfiles[path].pip_install_args()
     assert {a.strip('"').split("[")[0].removeprefix("./") for a in installed} == allowed - {MAPPINGS}
+
+
+@pytest.mark.parametrize("path", sorted(PARTS))
+def test_installs_from_its_lock(path: str, dockerfiles: dict[str, Dockerfile]) -> None:
+    """Third-party packages come from the part's lock (tests/test_lock_files.py keeps it current),
+    then the platform's own packages its requirements.in names, without dependencies."""
+    dockerfile = dockerfiles[path]
+    assert dockerfile.lock_file() == f"{PARTS[path]}/requirements.lock"
+    source = (REPO / PARTS[path] / "requirements.in").read_text().splitlines()
+    assert dockerfile.pip_install_args() == [line for line in source if line.startswith("./")]
 
 
 @pytest.mark.parametrize("path", WORKERS)

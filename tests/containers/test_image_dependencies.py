@@ -1,8 +1,10 @@
 """The Python dependencies each image installs resolve for the image's platform.
 
-For every Dockerfile, the arguments of its `pip install` are resolved by pip (`--dry-run --report`)
-for the image's interpreter (CPython 3.11, manylinux x86_64) with wheels only - the slim images have
-no compiler, so a dependency without a wheel would break the build. pip reads PyPI as the image build
+For every Dockerfile, the platform's packages it installs are resolved by pip (`--dry-run --report`)
+under its lock's pins, for the image's interpreter (CPython 3.11, manylinux x86_64) with wheels
+only - the slim images have no compiler, so a dependency without a wheel would break the build -
+and the lock must hold every third-party package they need (the build installs the lock, then
+those packages with --no-deps). pip reads PyPI as the image build
 does: this machine's pip configuration (local wheel mirrors, caps) is left out. The training image
 keeps the torch of its CUDA base image, so its resolution is constrained to that torch.
 
@@ -22,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
+
+pytestmark = pytest.mark.integration  # pip resolves every image's lock against the package index
 
 REPO = Path(__file__).resolve().parents[2]
 Dockerfile = Any  # conftest.Dockerfile
@@ -87,6 +92,19 @@ def base_torch(base: str) -> str | None:
     return match.group(1) if match else None
 
 
+def lock_lines(dockerfile: Dockerfile) -> list[str]:
+    lock = REPO / dockerfile.lock_file()
+    return lock.read_text().splitlines()
+
+
+def locked_names(dockerfile: Dockerfile) -> set[str]:
+    return {
+        canonicalize_name(re.split(r"[=\s]", line)[0])
+        for line in lock_lines(dockerfile)
+        if line[:1].isalnum()
+    }
+
+
 def pypi_environment() -> dict[str, str]:
     """pip as a Docker build runs it: no config files, no local find-links or constraints."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in ("PIP_CERT",)}
@@ -119,11 +137,14 @@ def resolve(dockerfile: Dockerfile, workdir: Path) -> Resolution:
         "--only-binary=:all:",
         *[f"--platform={p}" for p in PLATFORMS],
     ]
+    # the image's lock pins every third-party version (hashes left out: pip checks them in the build)
+    pins = [line.split(" ")[0] for line in lock_lines(dockerfile) if line[:1].isalnum()]
     torch = base_torch(base)
     if torch:
-        constraints = workdir / (dockerfile.path.replace("/", "_") + ".constraints.txt")
-        constraints.write_text(f"torch=={torch}\n")
-        command += ["--constraint", str(constraints)]
+        pins.append(f"torch=={torch}")
+    constraints = workdir / (dockerfile.path.replace("/", "_") + ".constraints.txt")
+    constraints.write_text("\n".join(pins) + "\n")
+    command += ["--constraint", str(constraints)]
     command += [arg.strip("\"'") for arg in dockerfile.pip_install_args()]
     result = subprocess.run(
         command, cwd=REPO, env=pypi_environment(), capture_output=True, text=True, timeout=300
@@ -148,7 +169,9 @@ def resolutions(
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED))
-def test_image_dependencies_resolve(path: str, resolutions: dict[str, Resolution]) -> None:
+def test_image_dependencies_resolve(
+    path: str, resolutions: dict[str, Resolution], dockerfiles: dict[str, Dockerfile]
+) -> None:
     resolution = resolutions[path]
     assert resolution.returncode == 0, (
         f"pip could not resolve what {path} installs:\n{resolution.output[-4000:]}"
@@ -157,6 +180,10 @@ def test_image_dependencies_resolve(path: str, resolutions: dict[str, Resolution
     assert not missing, f"{path} would not install {sorted(missing)}"
     unwanted = NEVER_IN_IMAGES & set(resolution.installed)
     assert not unwanted, f"{path} would install {sorted(unwanted)}"
+    # the build installs with --no-deps: a dependency its lock lacks would be missing from the image
+    third_party = {canonicalize_name(n) for n in resolution.installed if not n.startswith("mlops-")}
+    unlocked = third_party - locked_names(dockerfiles[path])
+    assert not unlocked, f"{path}: its lock lacks {sorted(unlocked)}: run `make lock`"
 
 
 def test_training_keeps_the_base_images_torch(
@@ -169,6 +196,8 @@ def test_training_keeps_the_base_images_torch(
 
 def test_an_unresolvable_requirement_fails(tmp_path: Path) -> None:
     """The check is not vacuous: a requirement pip cannot satisfy is reported."""
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("")
 
     class Fake:
         path = "fake/Dockerfile"
@@ -177,6 +206,10 @@ def test_an_unresolvable_requirement_fails(tmp_path: Path) -> None:
         @staticmethod
         def pip_install_args() -> list[str]:
             return ["mlops-package-that-does-not-exist-anywhere==0.0.1"]
+
+        @staticmethod
+        def lock_file() -> str:
+            return str(lock)
 
     resolution = resolve(Fake(), tmp_path)
     assert resolution.returncode != 0

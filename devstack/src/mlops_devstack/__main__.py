@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from mlops_contracts.logs import configure_logging
 from mlops_devstack.demo.cli import add_arguments as add_demo_arguments
 from mlops_devstack.demo.cli import run as run_demo_command
 from mlops_devstack.stack import StackError, run_dev, run_migrate
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="a finetune run of the samples from launch to approval (make demo)")
     add_demo_arguments(demo)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging("WARNING", "text", stream=sys.stderr)  # a terminal's: warnings only
     try:
         if args.command == "demo":
             return run_demo_command(args)

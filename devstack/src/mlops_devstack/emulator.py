@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_contracts.logs import configure_logging
 from mlops_devstack.processes import ChildProcess, ProcessFailed
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--region", default="eu-west-1")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging("WARNING", "text", stream=sys.stderr)  # a terminal's: warnings only
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     emulator = Emulator(port=args.port, region=args.region)

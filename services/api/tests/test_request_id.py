@@ -6,10 +6,13 @@ import asyncio
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -17,6 +20,7 @@ from starlette.routing import Route
 
 from mlops_api.ops.request_id import RequestIdMiddleware
 from mlops_contracts.logs import configure_logging
+from mlops_devstack.emulator import free_port
 
 
 @pytest.fixture
@@ -57,3 +61,28 @@ def test_the_id_is_logged_and_sent_back(log_lines: io.StringIO) -> None:
         insane.headers["X-Request-ID"],
     ]
     assert {line["message"] for line in logged} == {"inside the request"}
+
+
+@pytest.mark.integration  # a uvicorn server in a thread
+def test_the_access_log_line_carries_the_id(log_lines: io.StringIO) -> None:
+    port = free_port()
+    app = RequestIdMiddleware(Starlette(routes=[Route("/", hello)]))
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, access_log=True))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        httpx.get(f"http://127.0.0.1:{port}/", headers={"X-Request-ID": "abc-1"})
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+    access = [
+        entry
+        for entry in (json.loads(line) for line in log_lines.getvalue().splitlines())
+        if entry["logger"] == "uvicorn.access"
+    ]
+    assert [(entry["request_id"], entry["message"].endswith('"GET / HTTP/1.1" 200')) for entry in access] == [
+        ("abc-1", True)
+    ]

@@ -9,6 +9,8 @@ file names, so a new test module needs no marking unless it starts a process of 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 KINDS = ("unit", "integration", "e2e")
@@ -28,8 +30,7 @@ def kind_of(item: pytest.Item) -> str:
         raise pytest.UsageError(f"{item.nodeid}: marked {' and '.join(marked)}; a test has one kind")
     if marked:
         return marked[0]
-    relative = item.path.relative_to(item.config.rootpath).parts
-    if relative[: len(E2E_FOLDER)] == E2E_FOLDER:
+    if item.path.is_relative_to(item.config.rootpath / Path(*E2E_FOLDER)):
         return "e2e"
     if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
         return "integration"

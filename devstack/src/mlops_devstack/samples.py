@@ -110,21 +110,14 @@ def register_samples(
 
 
 def _find(api: ApiClient, dataset: SampleDataset) -> dict[str, Any] | None:
-    items: list[dict[str, Any]] = api.request("GET", "/datasets", params={"kind": dataset.kind}).json()[
-        "items"
-    ]
+    items = api.list_datasets(dataset.kind)
     # Newest first: a sample edited back to an earlier content reuses the newest matching upload.
     return next((d for d in items if d["name"] == dataset.name and d["sha256"] == dataset.sha256), None)
 
 
 def _upload(api: ApiClient, dataset: SampleDataset) -> RegisteredDataset:
-    response = api.request(
-        "POST",
-        "/datasets",
-        data={"name": dataset.name, "kind": dataset.kind},
-        files={"file": (dataset.path.name, dataset.content, "application/x-ndjson")},
-    )
-    return _registered(response.json(), "uploaded")
+    uploaded = api.upload_dataset(dataset.name, dataset.kind, dataset.path.name, dataset.content)
+    return _registered(uploaded, "uploaded")
 
 
 def _registered(item: dict[str, Any], action: str) -> RegisteredDataset:

@@ -29,6 +29,13 @@ data "aws_iam_policy_document" "api" {
     resources = ["*"]
   }
 
+  # The reconciler (mlops_api.ops.reconciler) compares active runs with their executions.
+  statement {
+    sid       = "ReconcileRuns"
+    actions   = ["states:DescribeExecution"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+  }
+
   statement {
     sid       = "ReadOwnSecrets"
     actions   = ["secretsmanager:GetSecretValue"]

@@ -127,6 +127,8 @@ def start_api(database_url: str, tmp_dir: str, *, access_log: bool = False, **ex
         "DATASETS_BUCKET": BUCKET,
         "EVENT_BUS_NAME": BUS,
         "API_KEY_CACHE_SECONDS": "0",
+        # tests set runs' statuses by hand, with made-up execution ARNs: no reconciler unless asked
+        "RECONCILE_INTERVAL_SECONDS": "0",
         "OUTBOX_POLL_SECONDS": "0.1",
         "OUTBOX_MAX_BACKOFF_SECONDS": "1",
         **extra_env,

@@ -19,14 +19,17 @@ from mlops_api.config import Settings, get_settings
 from mlops_api.datasets.routes import router as datasets_router
 from mlops_api.db import autocommit, create_engine, session_factory
 from mlops_api.errors import install_error_handlers
+from mlops_api.flows import RUN_STATUS_HOOKS
 from mlops_api.flows import wire as wire_domains
 from mlops_api.migrate import ensure_schema_current
 from mlops_api.ops.metrics import ApiMetrics, MetricsMiddleware
+from mlops_api.ops.reconciler import Reconciler
 from mlops_api.ops.request_id import RequestIdMiddleware
 from mlops_api.ops.routes import router as ops_router
 from mlops_api.outbox.relay import relay_from_settings
 from mlops_api.registry.routes import router as registry_router
 from mlops_api.runs.routes import router as runs_router
+from mlops_contracts.aws import aws_client
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.autocommit_session_factory = session_factory(app.state.autocommit_engine)
         stop = asyncio.Event()
         task = relay_engine = publisher = None
+        reconciling = None
+        if settings.reconcile_interval_seconds > 0:
+            reconciler = Reconciler(
+                app.state.session_factory,
+                lambda: aws_client("stepfunctions", region=settings.aws_region, max_attempts=3),
+                RUN_STATUS_HOOKS,
+                interval_seconds=settings.reconcile_interval_seconds,
+                grace_seconds=settings.reconcile_grace_seconds,
+            )
+            reconciling = asyncio.create_task(reconciler.run(stop), name="reconciler")
         if settings.outbox_relay_enabled:
             # The relay has its own connection: holding one of the requests' pool while it
             # publishes would make a request wait for it.
@@ -71,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if task is not None:
                 await task
+            if reconciling is not None:
+                await reconciling
             if publisher is not None:
                 await publisher.close()
             if relay_engine is not None:

@@ -67,6 +67,18 @@ class Settings(PlatformSettings):
         validation_alias="OUTBOX_LINGER_SECONDS",
         description="once woken, how long the relay may wait for a full batch (0 = publish at once)",
     )
+    reconcile_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        validation_alias="RECONCILE_INTERVAL_SECONDS",
+        description="how often active runs are compared with their workflow executions (0 = never)",
+    )
+    reconcile_grace_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        validation_alias="RECONCILE_GRACE_SECONDS",
+        description="how long after its execution ended a run may still be waiting for the news",
+    )
     log_format: str = Field(default="json", pattern="^(json|text)$", validation_alias="LOG_FORMAT")
     health_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="HEALTH_TIMEOUT_SECONDS")
     # Approvals (docs/decisions/0008-security.md): the key that signs approval links, given directly

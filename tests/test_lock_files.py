@@ -21,7 +21,16 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_LOCK = ROOT / "requirements-dev.lock"
-IMAGE_INPUTS = sorted(ROOT.glob("*/*/requirements.in"))
+
+
+def in_repository(pattern: str) -> list[Path]:
+    """The matches outside hidden folders (.venv, .venv-bench ...), as make's wildcard finds them."""
+    return sorted(
+        p for p in ROOT.glob(pattern) if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
+    )
+
+
+IMAGE_INPUTS = in_repository("*/*/requirements.in")
 LOCKS = {
     ROOT / "requirements-dev.txt": DEV_LOCK,
     ROOT / "requirements-bench.txt": ROOT / "requirements-bench.lock",
@@ -51,7 +60,7 @@ class Project:
 
 def local_projects() -> dict[str, Project]:
     projects = {}
-    for pyproject in [*ROOT.glob("*/pyproject.toml"), *ROOT.glob("*/*/pyproject.toml")]:
+    for pyproject in in_repository("*/pyproject.toml") + in_repository("*/*/pyproject.toml"):
         table = tomllib.loads(pyproject.read_text()).get("project")
         if table:
             project = Project(pyproject.parent, table)
@@ -138,7 +147,7 @@ def test_no_lock_pins_the_platforms_own_packages(lock: Path) -> None:
 
 
 def test_every_image_has_a_lock() -> None:
-    dockerfiles = sorted(p.parent for p in ROOT.glob("*/*/Dockerfile"))
+    dockerfiles = [p.parent for p in in_repository("*/*/Dockerfile")]
     assert dockerfiles == sorted(p.parent for p in IMAGE_INPUTS)
 
 

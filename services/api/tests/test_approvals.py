@@ -41,9 +41,9 @@ def signing_key(aws: AwsFixture) -> str:
 def awaiting_run(clients: Clients, datasets: dict[str, int]) -> int:
     with clients.as_("operator") as op:
         run_id = int(op.post("/runs", json=run_body(datasets, ml_score_threshold=0.7)).json()["id"])
-    with clients.as_("service") as svc:
+    with clients.as_("projector") as projector:
         for status in ("evaluating", "awaiting_approval"):
-            assert svc.patch(f"/runs/{run_id}/status", json={"status": status}).status_code == 200
+            assert projector.patch(f"/runs/{run_id}/status", json={"status": status}).status_code == 200
     return run_id
 
 
@@ -58,8 +58,8 @@ def register(clients: Clients, run_id: int, token: str, **overrides: Any) -> htt
         "timeout_seconds": 3600,
         **overrides,
     }
-    with clients.as_("service") as svc:
-        return svc.post(f"/runs/{run_id}/approvals", json=body)
+    with clients.as_("approval-worker") as worker:
+        return worker.post(f"/runs/{run_id}/approvals", json=body)
 
 
 def registered(clients: Clients, run_id: int, token: str, **overrides: Any) -> dict[str, Any]:
@@ -137,12 +137,12 @@ def test_approve_through_the_api_answers_the_task_token(
     assert again.json()["approval"]["id"] == first["approval"]["id"]
     assert again.json()["approve_url"] == first["approve_url"]
 
-    # only approvers (and admins) decide
-    for role in ("viewer", "operator", "service"):
+    # only approvers decide (admins too where ADMIN_MAY_APPROVE is set; not here, the default)
+    for role in ("viewer", "operator", "service", "admin", "projector", "evaluator", "approval-worker"):
         with clients.as_(role) as client:
             denied = client.post(f"/runs/{run_id}/approve", json={"comment": "ship it"})
         assert denied.status_code == 403, role
-        assert "this needs one of: approver, admin" in denied.json()["detail"]
+        assert denied.json()["detail"].endswith("this needs one of: approver")
     with clients.anonymous() as anonymous:
         assert anonymous.post(f"/runs/{run_id}/approve").status_code == 401
     assert_nothing_decided(clients, db, run_id, waiting_task)
@@ -203,13 +203,21 @@ def test_reject_through_the_api_needs_a_comment(
         assert "comment" in json.dumps(approver.post(f"/runs/{run_id}/reject", json={"comment": " "}).json())
     assert_nothing_decided(clients, db, run_id, waiting_task)
 
-    with clients.as_("admin") as admin:  # admins may decide too; the dashboard says so
-        response = admin.post(
+    with clients.as_("admin") as admin:  # separation of duties: admins decide only where configured
+        by_admin = admin.post(f"/runs/{run_id}/reject", json={"comment": "context recall regressed"})
+    assert by_admin.status_code == 403
+    with clients.as_("approver") as approver:  # how a decision arrived is the server's to say
+        claimed_via = approver.post(
             f"/runs/{run_id}/reject", json={"comment": "context recall regressed", "via": "dashboard"}
         )
+    assert claimed_via.status_code == 422
+    assert "`via` is not accepted" in json.dumps(claimed_via.json())
+    assert_nothing_decided(clients, db, run_id, waiting_task)
+    with clients.as_("approver") as approver:
+        response = approver.post(f"/runs/{run_id}/reject", json={"comment": "context recall regressed"})
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "rejected"
-    admin_name = key_name(db, clients.keys["admin"])
+    admin_name = key_name(db, clients.keys["approver"])
     execution = waiting_task.result()
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {
@@ -218,7 +226,7 @@ def test_reject_through_the_api_needs_a_comment(
         "comment": "context recall regressed",
     }
     last = audit(clients, run_id)[-1]
-    assert (last["action"], last["via"], last["actor"]) == ("rejected", "dashboard", admin_name)
+    assert (last["action"], last["via"], last["actor"]) == ("rejected", "api", admin_name)
     assert last["comment"] == "context recall regressed"
 
 
@@ -250,8 +258,15 @@ def test_registration_rules(clients: Clients, datasets: dict[str, int], db: psyc
     other_run = awaiting_run(clients, datasets)
     assert register(clients, other_run, "token-a").status_code == 409  # a token belongs to one run
 
-    # a new wait of the same run supersedes the old one: its links die
-    second = registered(clients, run_id, "token-b", ml_score_threshold=None)
+    # a second request of the same execution while the wait is live changes nothing (#23)
+    same_execution = register(clients, run_id, "token-b", ml_score_threshold=None)
+    assert same_execution.status_code == 409
+    assert "a second request does not replace it" in same_execution.json()["detail"]
+    with browser(clients) as page:
+        assert page.get(path_of(first["approve_url"])).status_code == 200
+    # a new execution's wait supersedes the old one: its links die
+    new_execution = f"arn:aws:states:eu-west-1:123456789012:execution:release:run-{run_id}-again"
+    second = registered(clients, run_id, "token-b", ml_score_threshold=None, execution_arn=new_execution)
     assert second["approval"]["ml_score_threshold"] == 0.7  # the run's
     with browser(clients) as page:
         assert page.get(path_of(first["approve_url"])).status_code == 410
@@ -260,12 +275,129 @@ def test_registration_rules(clients: Clients, datasets: dict[str, int], db: psyc
         ("closed", first["approval"]["id"]),
         ("requested", second["approval"]["id"]),
     ]
-    with clients.as_("service") as svc:
-        assert svc.patch(f"/runs/{run_id}/status", json={"status": "cancelled"}).status_code == 200
+    with clients.as_("projector") as projector:
+        assert projector.patch(f"/runs/{run_id}/status", json={"status": "cancelled"}).status_code == 200
     assert register(clients, run_id, "token-c").status_code == 409  # nothing left to approve
     assert approval_row(db, run_id)["status"] == "closed"  # the cancelled run closed its wait
     with browser(clients) as page:
         assert page.get(path_of(second["approve_url"])).status_code == 410
+
+
+# --- worker-key misuse (#23) ---------------------------------------------------------------------
+
+
+def run_row(db: psycopg.Connection[Any], run_id: int) -> tuple[Any, ...]:
+    row = db.execute("SELECT status, status_reason, updated_at FROM pipeline_runs WHERE id = %s", (run_id,))
+    found = row.fetchone()
+    assert found is not None
+    return tuple(found)
+
+
+def test_a_fake_registration_does_not_supersede_a_live_wait(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any], waiting_task: WaitingTask
+) -> None:
+    """The shared worker key once registered a made-up token for a waiting run: the real links then
+    answered 410 and the workflow waited out its 72 h."""
+    run_id = awaiting_run(clients, datasets)
+    real = registered(clients, run_id, waiting_task.token)
+    execution = real["approval"]["execution_arn"]
+    for role in ("service", "approval-worker"):
+        with clients.as_(role) as client:
+            fake = client.post(
+                f"/runs/{run_id}/approvals",
+                json={"task_token": f"fake-{role}", "execution_arn": execution, "ml_score": 0.99},
+            )
+            no_execution = client.post(
+                f"/runs/{run_id}/approvals", json={"task_token": f"fake-{role}-2", "ml_score": 0.99}
+            )
+        assert fake.status_code == 409, fake.text
+        assert no_execution.status_code == 409, no_execution.text
+    for role in ("viewer", "operator", "approver", "admin", "projector", "evaluator"):
+        with clients.as_(role) as client:
+            denied = client.post(f"/runs/{run_id}/approvals", json={"task_token": "x", "ml_score": 0.99})
+        assert denied.status_code == 403, role
+    assert_nothing_decided(clients, db, run_id, waiting_task)
+    with browser(clients) as page:
+        assert page.get(path_of(real["approve_url"])).status_code == 200
+    with clients.as_("approver") as approver:
+        assert approver.post(f"/runs/{run_id}/approve", json={}).status_code == 200
+    assert waiting_task.result()["status"] == "SUCCEEDED"
+
+
+def test_a_registration_of_another_execution_than_the_runs_is_409(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
+) -> None:
+    with clients.as_("operator") as op:
+        run_id = int(op.post("/runs", json=run_body(datasets, ml_score_threshold=0.7)).json()["id"])
+    own = f"arn:aws:states:eu-west-1:123456789012:execution:release:run-{run_id}"
+    with clients.as_("projector") as projector:  # the run learns its execution from the workflow
+        for status in ("evaluating", "awaiting_approval"):
+            event = {"status": status, "execution_arn": own}
+            assert projector.patch(f"/runs/{run_id}/status", json=event).status_code == 200
+    other = register(clients, run_id, "token-other", execution_arn=own + "-not-mine")
+    assert other.status_code == 409
+    assert "does not own run" in other.json()["detail"]
+    assert audit(clients, run_id) == []
+
+
+def test_a_status_patch_naming_an_approver_decides_nothing(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any], waiting_task: WaitingTask
+) -> None:
+    """The shared worker key once set a waiting run to approved, any approver name in the audit,
+    while the execution kept waiting."""
+    run_id = awaiting_run(clients, datasets)
+    links = registered(clients, run_id, waiting_task.token)
+    before = run_row(db, run_id)
+    execution = links["approval"]["execution_arn"]
+    for role, status in (("service", "approved"), ("service", "rejected"), ("admin", "approved")):
+        with clients.as_(role) as client:
+            body = {"status": status, "data": {"approval": {"approver": "alice", "approved": True}}}
+            denied = client.patch(f"/runs/{run_id}/status", json=body)
+        assert denied.status_code == 403, (role, denied.text)
+    with clients.as_("projector") as projector:  # even the projector, while the wait is live
+        for status, approver in (("approved", "alice"), ("rejected", "mallory")):
+            event = {
+                "status": status,
+                "event_id": str(uuid.uuid4()),
+                "execution_arn": execution,
+                "data": {"approval": {"approver": approver, "approved": status == "approved"}},
+            }
+            denied = projector.patch(f"/runs/{run_id}/status", json=event)
+            assert denied.status_code == 403, denied.text
+            assert "still waits for a decision" in denied.json()["detail"]
+        no_event = projector.patch(
+            f"/runs/{run_id}/status",
+            json={"status": "rejected", "data": {"approval": {"approver": "timeout"}}},
+        )
+        assert no_event.status_code == 403
+        assert "execution_arn and event_id are required" in no_event.json()["detail"]
+        other_timeout = projector.patch(
+            f"/runs/{run_id}/status",
+            json={
+                "status": "rejected",
+                "event_id": str(uuid.uuid4()),
+                "execution_arn": execution + "-other",
+                "data": {"approval": {"approver": "timeout"}},
+            },
+        )
+        assert other_timeout.status_code == 403
+    assert run_row(db, run_id) == before
+    assert_nothing_decided(clients, db, run_id, waiting_task)
+
+    # the API's own decision, then the workflow's event of it: applied
+    with clients.as_("approver") as approver:
+        assert approver.post(f"/runs/{run_id}/approve", json={}).status_code == 200
+    approver_name = key_name(db, clients.keys["approver"])
+    with clients.as_("projector") as projector:
+        event = {
+            "status": "approved",
+            "event_id": str(uuid.uuid4()),
+            "execution_arn": execution,
+            "data": {"approval": {"approver": approver_name, "approved": True}},
+        }
+        assert projector.patch(f"/runs/{run_id}/status", json=event).status_code == 200
+    assert run_row(db, run_id)[0] == "approved"
+    assert [e["action"] for e in audit(clients, run_id)] == ["requested", "approved"]
 
 
 # --- signed links -------------------------------------------------------------------------------
@@ -441,9 +573,9 @@ def test_the_workflows_timeout_is_recorded_and_ends_the_links(
         "execution_arn": links["approval"]["execution_arn"],
         "data": {"approval": {"approved": False, "approver": "timeout", "comment": "approval timed out"}},
     }
-    with clients.as_("service") as svc:
-        assert svc.patch(f"/runs/{run_id}/status", json=timeout_event).status_code == 200
-        assert svc.patch(f"/runs/{run_id}/status", json=timeout_event).status_code == 200  # redelivered
+    with clients.as_("projector") as projector:
+        assert projector.patch(f"/runs/{run_id}/status", json=timeout_event).status_code == 200
+        assert projector.patch(f"/runs/{run_id}/status", json=timeout_event).status_code == 200  # redelivered
     row = approval_row(db, run_id)
     assert (row["status"], row["decided_by"], row["decision_via"], row["task_token"]) == (
         "expired",
@@ -453,7 +585,7 @@ def test_the_workflows_timeout_is_recorded_and_ends_the_links(
     )
     trail = audit(clients, run_id)
     assert [(e["action"], e["via"], e["actor"]) for e in trail] == [
-        ("requested", "workflow", key_name(db, clients.keys["service"])),
+        ("requested", "workflow", key_name(db, clients.keys["approval-worker"])),
         ("timed_out", "timeout", "timeout"),
     ]
     assert trail[1]["comment"] == "approval timed out"
@@ -523,7 +655,7 @@ def test_the_audit_trail_is_append_only(
     for statement in ("UPDATE approval_audit SET actor = 'mallory'", "DELETE FROM approval_audit"):
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             db.execute(statement)
-    assert audit(clients, run_id)[0]["actor"].startswith("service")
+    assert audit(clients, run_id)[0]["actor"].startswith("approval-worker")
 
 
 def test_link_signing_key_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

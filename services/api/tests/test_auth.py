@@ -37,6 +37,15 @@ def test_missing_and_invalid_keys_are_401(clients: Clients, clean: None) -> None
         ("service", "PATCH", "/runs/{id}/status", True),
         ("operator", "PUT", "/runs/{id}/results/training", False),
         ("service", "PUT", "/runs/{id}/results/training", True),
+        # each worker's key does what its handler does, nothing else (#23)
+        ("projector", "PATCH", "/runs/{id}/status", True),
+        ("projector", "PUT", "/runs/{id}/results/training", False),
+        ("projector", "GET", "/runs", False),
+        ("evaluator", "PUT", "/runs/{id}/results/training", True),
+        ("evaluator", "PATCH", "/runs/{id}/status", False),
+        ("approval-worker", "PATCH", "/runs/{id}/status", False),
+        ("approval-worker", "PUT", "/runs/{id}/results/training", False),
+        ("admin", "PATCH", "/runs/{id}/status", False),
         ("operator", "GET", "/api-keys", False),
         ("admin", "GET", "/api-keys", True),
     ],
@@ -133,3 +142,18 @@ def test_the_last_active_admin_key_cannot_be_revoked(clients: Clients, db: psyco
     finally:
         db.execute("UPDATE api_keys SET revoked_at = NULL WHERE id = ANY(%s)", ([row[0] for row in others],))
         db.execute("UPDATE api_keys SET revoked_at = now() WHERE name IN ('last-admin', 'second-admin')")
+
+
+def test_admins_approve_only_where_configured(clients: Clients) -> None:
+    """Separation of duties: the admin role does not include approving unless ADMIN_MAY_APPROVE."""
+    from mlops_api.auth.roles import Permission, Role, permissions_of, roles_with
+
+    assert Permission.APPROVE not in permissions_of(Role.ADMIN, admin_may_approve=False)
+    assert Permission.APPROVE in permissions_of(Role.ADMIN, admin_may_approve=True)
+    assert roles_with(Permission.APPROVE, admin_may_approve=False) == [Role.APPROVER]
+    assert roles_with(Permission.APPROVE, admin_may_approve=True) == [Role.APPROVER, Role.ADMIN]
+    # no role but the projector records the workflow's outcome, whatever the setting
+    for may_approve in (False, True):
+        assert roles_with(Permission.RECORD_OUTCOME, admin_may_approve=may_approve) == [Role.PROJECTOR]
+    with clients.as_("admin") as admin:  # this API runs with the default
+        assert "approve or reject runs" not in admin.get("/me").json()["permissions"]

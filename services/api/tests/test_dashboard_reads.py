@@ -8,7 +8,7 @@ import json
 import uuid
 
 from mlops_contracts.aws import aws_client
-from mlops_testkit.api import BUCKET, Clients, run_body
+from mlops_testkit.api import OUTPUTS_BUCKET, Clients, run_body
 
 
 def test_me_names_the_key_and_its_role(clients: Clients) -> None:
@@ -98,7 +98,8 @@ def test_models_lists_groups_and_versions_with_scores(clients: Clients, datasets
 
 def test_samples_come_from_the_evaluation_result(clients: Clients, datasets: dict[str, int]) -> None:
     with clients.as_("operator") as op:
-        run_id = op.post("/runs", json=run_body(datasets)).json()["id"]
+        run = op.post("/runs", json=run_body(datasets)).json()
+    run_id, model = run["id"], run["model_name"]
     with clients.as_("viewer") as viewer:
         none_yet = viewer.get(f"/runs/{run_id}/samples")
     assert none_yet.status_code == 404
@@ -108,11 +109,11 @@ def test_samples_come_from_the_evaluation_result(clients: Clients, datasets: dic
         {"index": i, "question": f"q{i}", "answer": f"a{i}", "faithfulness": i / 10, "scored": True}
         for i in range(5)
     ]
-    key = f"samples/run-{run_id}.jsonl"
+    key = f"{model}/evaluations/run-{run_id}/exec/samples.jsonl"  # the run's own prefix
     body = "".join(json.dumps(r) + "\n" for r in rows) + "not json\n"
-    aws_client("s3").put_object(Bucket=BUCKET, Key=key, Body=body.encode())
-    with clients.as_("service") as svc:
-        metrics = {"samples_uri": f"s3://{BUCKET}/{key}"}
+    aws_client("s3").put_object(Bucket=OUTPUTS_BUCKET, Key=key, Body=body.encode())
+    with clients.as_("evaluator") as svc:
+        metrics = {"samples_uri": f"s3://{OUTPUTS_BUCKET}/{key}"}
         assert svc.put(f"/runs/{run_id}/results/evaluation", json={"metrics": metrics}).status_code == 200
     with clients.as_("viewer") as viewer:
         everything = viewer.get(f"/runs/{run_id}/samples")
@@ -125,8 +126,8 @@ def test_samples_come_from_the_evaluation_result(clients: Clients, datasets: dic
     assert first_two.json()["truncated"] is True
     assert no_run.status_code == 404
 
-    with clients.as_("service") as svc:
-        gone = {"samples_uri": f"s3://{BUCKET}/samples/nothing-here.jsonl"}
+    with clients.as_("evaluator") as svc:
+        gone = {"samples_uri": f"s3://{OUTPUTS_BUCKET}/{model}/run-{run_id}/nothing-here.jsonl"}
         svc.put(f"/runs/{run_id}/results/evaluation", json={"metrics": gone})
     with clients.as_("viewer") as viewer:
         assert viewer.get(f"/runs/{run_id}/samples").status_code == 404

@@ -11,7 +11,7 @@ import pytest
 
 from mlops_api.runs.schemas import RunOut, RunPage
 from mlops_contracts.status import RunStatus
-from mlops_testkit.api import Clients, run_body
+from mlops_testkit.api import BUCKET, OUTPUTS_BUCKET, Clients, run_body
 
 
 def count(db: psycopg.Connection[Any], table: str) -> int:
@@ -228,7 +228,7 @@ def test_status_changes_follow_the_transition_table(
 ) -> None:
     run_id = _launch(clients, datasets)
     arn = "arn:aws:states:eu-west-1:123456789012:execution:mlops-release-workflow:run-1"
-    with clients.as_("service") as svc:
+    with clients.as_("projector") as svc, clients.as_("viewer") as viewer:
         training = svc.patch(f"/runs/{run_id}/status", json={"status": "training", "execution_arn": arn})
         assert training.status_code == 200, training.text
         assert training.headers["x-status-changed"] == "true"
@@ -244,14 +244,17 @@ def test_status_changes_follow_the_transition_table(
         assert "'training'" in illegal.json()["detail"]
         assert "'approved'" in illegal.json()["detail"]
 
-        for status in ("evaluating", "awaiting_approval", "approved"):
+        for status in ("evaluating", "awaiting_approval"):
             assert svc.patch(f"/runs/{run_id}/status", json={"status": status}).status_code == 200
+        # an outcome comes with the workflow's event (its id and execution)
+        outcome = {"status": "approved", "event_id": "evt-approved", "execution_arn": arn}
+        assert svc.patch(f"/runs/{run_id}/status", json=outcome).status_code == 200
 
         back = svc.patch(f"/runs/{run_id}/status", json={"status": "training"})
         assert back.status_code == 409
         assert "terminal" in back.json()["detail"]
 
-        detail = svc.get(f"/runs/{run_id}").json()
+        detail = viewer.get(f"/runs/{run_id}").json()
     assert detail["status"] == "approved"
     assert detail["finished_at"] is not None
     steps = [(e["previous_status"], e["status"]) for e in detail["timeline"]]
@@ -306,3 +309,46 @@ def test_results_are_recorded_and_shown(clients: Clients, datasets: dict[str, in
     assert len(results) == 1
     assert results[0]["metrics"] == scores
     assert results[0]["ml_score"] == 0.5
+
+
+def test_result_uris_lie_under_the_runs_own_prefix(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
+) -> None:
+    """A worker key once pointed samples_uri at any object, which viewers could then read (#23)."""
+    run_id = _launch(clients, datasets)
+    with clients.as_("viewer") as viewer:
+        model = viewer.get(f"/runs/{run_id}").json()["model_name"]
+    own = f"s3://{OUTPUTS_BUCKET}/{model}/evaluations/run-{run_id}/exec-1/samples.jsonl"
+    with clients.as_("evaluator") as evaluator:
+        recorded = evaluator.put(f"/runs/{run_id}/results/evaluation", json={"metrics": {"samples_uri": own}})
+        assert recorded.status_code == 200, recorded.text
+        for field, uri in (
+            ("samples_uri", f"s3://{BUCKET}/datasets/secret.jsonl"),  # another bucket
+            ("samples_uri", f"s3://{OUTPUTS_BUCKET}/{model}/evaluations/run-{run_id + 1}/samples.jsonl"),
+            ("samples_uri", f"s3://{OUTPUTS_BUCKET}/{model}/run-{run_id}/../run-{run_id + 1}/x.jsonl"),
+            ("samples_uri", f"s3://{OUTPUTS_BUCKET}/other-model/run-{run_id}/samples.jsonl"),
+            ("samples_uri", f"https://example.com/{model}/run-{run_id}/samples.jsonl"),
+            ("artifact_uri", f"s3://{OUTPUTS_BUCKET}/{model}/run-{run_id + 1}/model.tar.gz"),
+            ("extra.report_uri", f"s3://{OUTPUTS_BUCKET}/{model}/report.html"),
+        ):
+            path = field.split(".")
+            metrics: dict[str, Any] = {path[-1]: uri}
+            if len(path) == 2:
+                metrics = {path[0]: metrics}
+            refused = evaluator.put(f"/runs/{run_id}/results/evaluation", json={"metrics": metrics})
+            assert refused.status_code == 422, uri
+            assert f"metrics.{field} must lie under the run's own prefix" in refused.json()["detail"]
+    with clients.as_("viewer") as viewer:
+        results = viewer.get(f"/runs/{run_id}").json()["results"]
+    assert [r["metrics"] for r in results] == [{"samples_uri": own}]
+
+    # a URI stored before the check is never served
+    outside = f"s3://{BUCKET}/datasets/secret.jsonl"
+    db.execute(
+        "UPDATE run_results SET metrics = jsonb_build_object('samples_uri', %s::text) WHERE run_id = %s",
+        (outside, run_id),
+    )
+    with clients.as_("viewer") as viewer:
+        served = viewer.get(f"/runs/{run_id}/samples")
+    assert served.status_code == 404
+    assert "not under run" in served.json()["detail"]

@@ -21,6 +21,7 @@ from mlops_devstack.processes import ChildProcess, ProcessFailed, http_answers
 
 BUS = "mlops-events"
 BUCKET = "mlops-datasets-test"
+OUTPUTS_BUCKET = "mlops-model-outputs-test"  # the runs' outputs: results' *_uri lie here
 REGION = "eu-west-1"
 
 
@@ -43,8 +44,10 @@ class AwsFixture:
         if BUS not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
             events.create_event_bus(Name=BUS)
         s3 = aws_client("s3", region=REGION)
-        if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-            s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        for bucket in (BUCKET, OUTPUTS_BUCKET):
+            if bucket not in existing:
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         sqs = aws_client("sqs", region=REGION)
         self.queue_url = sqs.create_queue(QueueName="api-events-probe")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
@@ -125,6 +128,7 @@ def start_api(database_url: str, tmp_dir: str, *, access_log: bool = False, **ex
         **os.environ,
         "DATABASE_URL": database_url,
         "DATASETS_BUCKET": BUCKET,
+        "MODEL_OUTPUTS_BUCKET": OUTPUTS_BUCKET,
         "EVENT_BUS_NAME": BUS,
         "API_KEY_CACHE_SECONDS": "0",
         # tests set runs' statuses by hand, with made-up execution ARNs: no reconciler unless asked

@@ -33,6 +33,11 @@ class Settings(PlatformSettings):
         description="`mlops-api serve` upgrades the schema first (one instance at a time)",
     )
     datasets_bucket: str = Field(default="mlops-datasets", validation_alias="DATASETS_BUCKET")
+    model_outputs_bucket: str = Field(
+        default="mlops-model-outputs",
+        validation_alias="MODEL_OUTPUTS_BUCKET",
+        description="the bucket of the runs' outputs: a result's *_uri must lie under its run's prefix there",
+    )
     max_upload_bytes: int = Field(default=1 << 30, ge=1, validation_alias="MAX_UPLOAD_BYTES")
     max_json_body_bytes: int = Field(
         default=1 << 20,
@@ -42,6 +47,11 @@ class Settings(PlatformSettings):
     )
     max_line_bytes: int = Field(default=1 << 20, ge=64, validation_alias="MAX_LINE_BYTES")
     max_reported_line_errors: int = Field(default=50, ge=1, validation_alias="MAX_REPORTED_LINE_ERRORS")
+    admin_may_approve: bool = Field(
+        default=False,
+        validation_alias="ADMIN_MAY_APPROVE",
+        description="whether admin keys may approve or reject runs (off: separation of duties, approvers decide)",
+    )
     api_key_cache_seconds: float = Field(
         default=10.0,
         ge=0,

@@ -142,7 +142,6 @@ async def _decide_api(
     *,
     approved: bool,
     comment: str | None,
-    via: str,
     principal: Principal,
     request: Request,
     answerer: TaskAnswerer,
@@ -151,7 +150,7 @@ async def _decide_api(
     decision = service.DecisionMade(
         approved=approved,
         actor=principal.name,
-        via=Via(via),
+        via=Via.API,  # the route decides how the decision arrived, never the body
         comment=comment,
         details={"api_key_id": principal.key_id, **_client(request)},
     )
@@ -181,7 +180,6 @@ async def approve(
         runs,
         approved=True,
         comment=body.comment,
-        via=body.via,
         principal=principal,
         request=request,
         answerer=answerer,
@@ -209,7 +207,6 @@ async def reject(
         runs,
         approved=False,
         comment=body.comment,
-        via=body.via,
         principal=principal,
         request=request,
         answerer=answerer,

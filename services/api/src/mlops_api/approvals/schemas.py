@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from mlops_api.approvals.models import ApprovalStatus, AuditAction, Via
 from mlops_api.schemas import ErrorResponse, Text, error_responses
@@ -80,11 +80,28 @@ class ApprovalRegistered(BaseModel):
     expires_at: datetime
 
 
-class ApproveIn(BaseModel):
+VIA_IS_THE_SERVERS = (
+    "`via` is not accepted: the server records how a decision arrived from the route used "
+    "('api' for POST /runs/{id}/approve|reject, 'link' for an approval link)"
+)
+
+
+class DecisionIn(BaseModel):
+    """A decision through the API. How it arrived (`via`) is the server's to record, never the
+    caller's: a body naming it is refused with a clear message (not taken, not ignored)."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_via(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "via" in data:
+            raise ValueError(VIA_IS_THE_SERVERS)
+        return data
+
+
+class ApproveIn(DecisionIn):
     comment: Text | None = Field(default=None, max_length=4000)
-    via: Literal["api", "dashboard"] = Field(default="api", description="The dashboard sends 'dashboard'")
 
 
 def _not_blank(value: str) -> str:
@@ -93,13 +110,10 @@ def _not_blank(value: str) -> str:
     return value
 
 
-class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RejectIn(DecisionIn):
     comment: Annotated[Text, AfterValidator(_not_blank)] = Field(
         min_length=1, max_length=4000, description="Why the model is rejected (required)"
     )
-    via: Literal["api", "dashboard"] = "api"
 
 
 class AuditEntryOut(BaseModel):

@@ -24,7 +24,8 @@ from mlops_api.approvals.ports import RunFacts, RunLookup, RunStatusChanged
 from mlops_api.approvals.schemas import ApprovalRequestIn
 from mlops_api.approvals.workflow import NoLongerWaiting, TaskAnswerer, WorkflowUnavailable
 from mlops_api.auth.keys import Principal
-from mlops_api.errors import Conflict, Gone, NotFound, Unavailable
+from mlops_api.auth.roles import ROLE_PERMISSIONS, Permission
+from mlops_api.errors import Conflict, Forbidden, Gone, NotFound, Unavailable
 from mlops_contracts.status import TERMINAL_STATUSES, RunStatus
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,10 @@ def _finish(approval: Approval, status: ApprovalStatus, *, by: str, via: Via, co
 async def register(
     session: AsyncSession, run_id: int, request: ApprovalRequestIn, principal: Principal, runs: RunLookup
 ) -> tuple[Approval, bool]:
-    """Store a pending approval. Idempotent for the same task token; a new token for a run that
-    still has a pending approval supersedes it (the workflow waits on the newest token only)."""
+    """Store a pending approval. Idempotent for the same task token. A new token supersedes the
+    run's pending approval only when that one's wait is over or a new execution asks: while a wait
+    is live, a second request of the same execution is refused (409) - otherwise any caller could
+    silence the real links (#23)."""
     run = await runs(session, run_id, for_update=True)  # serialises registrations of a run
     digest = token_digest(request.task_token)
     existing = (
@@ -93,6 +96,11 @@ async def register(
     status = RunStatus(run.status)
     if status in TERMINAL_STATUSES:
         raise Conflict(f"run {run_id} is '{status}': there is nothing left to approve")
+    if run.execution_arn and request.execution_arn and request.execution_arn != run.execution_arn:
+        raise Conflict(
+            f"execution {request.execution_arn} does not own run {run_id} (its execution is "
+            f"{run.execution_arn}): nothing was registered"
+        )
 
     older = (
         (
@@ -105,6 +113,13 @@ async def register(
         .scalars()
         .all()
     )
+    for previous in older:
+        if _still_waiting(previous) and not _new_execution(previous, request):
+            raise Conflict(
+                f"run {run_id} already waits for a decision on approval {previous.id} of the same "
+                f"execution until {_when(previous.expires_at)}: a second request does not replace it, "
+                "nothing was registered"
+            )
     for previous in older:
         _finish(
             previous,
@@ -163,6 +178,14 @@ async def register(
     )
     await session.commit()
     return approval, True
+
+
+def _still_waiting(approval: Approval) -> bool:
+    return approval.status == ApprovalStatus.PENDING.value and _now() < approval.expires_at
+
+
+def _new_execution(previous: Approval, request: ApprovalRequestIn) -> bool:
+    return request.execution_arn is not None and request.execution_arn != previous.execution_arn
 
 
 async def run_of(session: AsyncSession, approval: Approval, runs: RunLookup) -> RunFacts:
@@ -315,12 +338,48 @@ async def for_link(session: AsyncSession, approval_id: int, run_id: int, nonce: 
     return approval
 
 
+DECISIONS = (RunStatus.APPROVED, RunStatus.REJECTED)
+
+
+def _refuse_foreign_outcome(
+    run: RunFacts,
+    change: RunStatusChanged,
+    principal: Principal,
+    waiting: Sequence[Approval],
+    approver: str | None,
+) -> None:
+    """A run becomes approved or rejected only from a decision the API made (its approval is then no
+    longer pending) or from the workflow's own result, which the projector applies with the event's
+    execution and id: never from a status change that merely names an approver (#23). Raises
+    Forbidden; the caller's transaction is rolled back, so nothing changes."""
+    target = f"run {run.id} cannot be set to '{change.status.value}'"
+    if Permission.RECORD_OUTCOME not in ROLE_PERMISSIONS[principal.role]:
+        raise Forbidden(
+            f"{target} by role '{principal.role}': only the projector records the workflow's outcome; "
+            f"people decide through POST /runs/{run.id}/approve, /reject or an approval link"
+        )
+    if not change.execution_arn or not change.event_id:
+        raise Forbidden(f"{target} without the workflow's event: its execution_arn and event_id are required")
+    for approval in waiting:
+        if not (change.status is RunStatus.REJECTED and approver == TIMEOUT_APPROVER):
+            raise Forbidden(
+                f"{target}: its approval {approval.id} still waits for a decision, which only "
+                f"POST /runs/{run.id}/approve, /reject or an approval link can take"
+            )
+        if approval.execution_arn and approval.execution_arn != change.execution_arn:
+            raise Forbidden(
+                f"{target}: the timeout of execution {change.execution_arn} does not end approval "
+                f"{approval.id} of execution {approval.execution_arn}"
+            )
+
+
 async def on_run_status_changed(
     session: AsyncSession, run: RunFacts, change: RunStatusChanged, principal: Principal
 ) -> None:
-    """Hook of runs.service.change_status (wired by mlops_api.flows), in its transaction: when the run ends while an approval
-    still waits, close it - a timeout (the workflow's rejection with approver 'timeout'), a decision
-    taken outside the platform, or the run failing or being cancelled. Links die with it."""
+    """Hook of runs.service.change_status (wired by mlops_api.flows), in its transaction: when the run
+    ends while an approval still waits, close it - a timeout (the workflow's rejection with approver
+    'timeout'), or the run failing or being cancelled. Links die with it. An approved / rejected
+    status that does not come from the API's decision or the workflow's own result is refused."""
     if change.status not in TERMINAL_STATUSES:
         return
     waiting = (
@@ -338,6 +397,8 @@ async def on_run_status_changed(
     info: dict[str, Any] = raw if isinstance(raw, dict) else {}
     approver = info.get("approver") if isinstance(info.get("approver"), str) else None
     comment = info.get("comment") if isinstance(info.get("comment"), str) and info.get("comment") else None
+    if change.status in DECISIONS:
+        _refuse_foreign_outcome(run, change, principal, waiting, approver)
     details = {
         "event_id": change.event_id,
         "execution_arn": change.execution_arn,
@@ -354,19 +415,6 @@ async def on_run_status_changed(
                 actor=TIMEOUT_APPROVER,
                 via=Via.TIMEOUT,
                 comment=note,
-                details=details,
-            )
-        elif change.status in (RunStatus.APPROVED, RunStatus.REJECTED) and approver:
-            approved = change.status is RunStatus.APPROVED
-            status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
-            _finish(approval, status, by=approver, via=Via.WORKFLOW, comment=comment)
-            _audit(
-                session,
-                approval,
-                AuditAction.APPROVED if approved else AuditAction.REJECTED,
-                actor=approver,
-                via=Via.WORKFLOW,
-                comment=comment,
                 details=details,
             )
         else:

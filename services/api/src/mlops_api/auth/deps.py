@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
 
 from mlops_api.auth.keys import KeyVerifier, Principal
-from mlops_api.auth.roles import ROLE_PERMISSIONS, Permission, roles_with
+from mlops_api.auth.roles import Permission, Role, permissions_of, roles_with
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key created by `mlops-api create-key`"
@@ -46,12 +46,19 @@ async def current_principal(
     return await authenticate(request.app.state, presented)
 
 
+def role_permissions(app_state: Any, role: Role) -> frozenset[Permission]:
+    """What `role` may do with this API's settings (ADMIN_MAY_APPROVE)."""
+    return permissions_of(role, admin_may_approve=app_state.settings.admin_may_approve)
+
+
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
+        request: Request,
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
-        if permission not in ROLE_PERMISSIONS[principal.role]:
-            allowed = ", ".join(roles_with(permission))
+        if permission not in role_permissions(request.app.state, principal.role):
+            may_approve = request.app.state.settings.admin_may_approve
+            allowed = ", ".join(roles_with(permission, admin_may_approve=may_approve))
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail=f"role '{principal.role}' may not {permission}; this needs one of: {allowed}",

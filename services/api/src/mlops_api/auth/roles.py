@@ -1,4 +1,15 @@
-"""Roles and what each may do: the one permission table of the API (docs/decisions/0008-security.md)."""
+"""Roles and what each may do: the one permission table of the API (docs/decisions/0008-security.md).
+
+People hold viewer, operator, approver and admin keys. Each worker holds a key of its own role with
+only what its handler calls (issue #23: one shared worker key could fake approvals):
+
+- projector: applies the workflow's facts to the runs (status changes, timeline steps, the claim of a
+  run by its execution) and is the only role that records the workflow's approval outcome;
+- evaluator: writes the evaluation's results;
+- approval-worker: registers the workflow's wait for a human decision.
+
+The Teams formatter and the training dispatcher call no API route and hold no key.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +20,14 @@ class Role(StrEnum):
     VIEWER = "viewer"
     OPERATOR = "operator"
     APPROVER = "approver"
-    SERVICE = "service"
     ADMIN = "admin"
+    PROJECTOR = "projector"
+    EVALUATOR = "evaluator"
+    APPROVAL_WORKER = "approval-worker"
+    # Legacy: the one key all workers shared before each got its own. Kept so that keys made then
+    # still authenticate; it may do what the three workers do except record an approval outcome.
+    # Give each worker its own key instead (make dev and envs/prod do).
+    SERVICE = "service"
 
 
 class Permission(StrEnum):
@@ -18,9 +35,11 @@ class Permission(StrEnum):
     LAUNCH_RUN = "launch runs"
     UPLOAD_DATASET = "upload datasets"
     UPDATE_STATUS = "change run status"
+    RECORD_OUTCOME = "record the workflow's approval outcome (approved / rejected)"
     WRITE_RESULTS = "write run results"
     APPROVE = "approve or reject runs"
     REQUEST_APPROVAL = "register approval requests"
+    CLAIM_RUN = "claim runs for their workflow execution"
     MANAGE_KEYS = "manage API keys"
 
 
@@ -29,12 +48,39 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.READ, Permission.LAUNCH_RUN, Permission.UPLOAD_DATASET}),
     # Approvers only approve: separation of duties between who launches and who releases.
     Role.APPROVER: frozenset({Permission.READ, Permission.APPROVE}),
-    Role.SERVICE: frozenset(
-        {Permission.READ, Permission.UPDATE_STATUS, Permission.WRITE_RESULTS, Permission.REQUEST_APPROVAL}
+    # Admins approve only where ADMIN_MAY_APPROVE is set (see `permissions_of`); the workers'
+    # permissions belong to the workers' keys.
+    Role.ADMIN: frozenset(
+        {
+            Permission.READ,
+            Permission.LAUNCH_RUN,
+            Permission.UPLOAD_DATASET,
+            Permission.APPROVE,
+            Permission.MANAGE_KEYS,
+        }
     ),
-    Role.ADMIN: frozenset(Permission),
+    Role.PROJECTOR: frozenset({Permission.UPDATE_STATUS, Permission.RECORD_OUTCOME, Permission.CLAIM_RUN}),
+    Role.EVALUATOR: frozenset({Permission.WRITE_RESULTS}),
+    Role.APPROVAL_WORKER: frozenset({Permission.REQUEST_APPROVAL}),
+    Role.SERVICE: frozenset(
+        {
+            Permission.READ,
+            Permission.UPDATE_STATUS,
+            Permission.WRITE_RESULTS,
+            Permission.REQUEST_APPROVAL,
+            Permission.CLAIM_RUN,
+        }
+    ),
 }
 
 
-def roles_with(permission: Permission) -> list[Role]:
-    return [role for role, perms in ROLE_PERMISSIONS.items() if permission in perms]
+def permissions_of(role: Role, *, admin_may_approve: bool) -> frozenset[Permission]:
+    """What `role` may do here: the table, less approving for admins unless ADMIN_MAY_APPROVE."""
+    permissions = ROLE_PERMISSIONS[role]
+    if role is Role.ADMIN and not admin_may_approve:
+        return permissions - {Permission.APPROVE}
+    return permissions
+
+
+def roles_with(permission: Permission, *, admin_may_approve: bool) -> list[Role]:
+    return [role for role in Role if permission in permissions_of(role, admin_may_approve=admin_may_approve)]

@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlops_api.auth.deps import current_principal, require
+from mlops_api.auth.deps import current_principal, require, role_permissions
 from mlops_api.auth.keys import Principal, create_key
 from mlops_api.auth.models import ApiKey
-from mlops_api.auth.roles import ROLE_PERMISSIONS, Permission, Role
+from mlops_api.auth.roles import Permission, Role
 from mlops_api.deps import get_session
 from mlops_api.errors import Conflict, NotFound
 from mlops_api.schemas import error_responses
@@ -107,10 +107,11 @@ me_router = APIRouter(tags=["api keys"])
     responses=error_responses(401),
     summary="The signed-in API key: its name, role and permissions (any valid key)",
 )
-async def who_am_i(principal: Annotated[Principal, Depends(current_principal)]) -> WhoAmI:
+async def who_am_i(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> WhoAmI:
+    allowed = role_permissions(request.app.state, principal.role)
     return WhoAmI(
         key_id=principal.key_id,
         name=principal.name,
         role=principal.role,
-        permissions=[p.value for p in Permission if p in ROLE_PERMISSIONS[principal.role]],
+        permissions=[p.value for p in Permission if p in allowed],
     )

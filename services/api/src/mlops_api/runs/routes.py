@@ -10,7 +10,8 @@ from mlops_api.auth.deps import require
 from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.deps import get_autocommit_engine, get_session
-from mlops_api.runs import samples, service
+from mlops_api.errors import NotFound
+from mlops_api.runs import result_uris, samples, service
 from mlops_api.runs.page import run_page_json
 from mlops_api.runs.schemas import (
     MODEL_NAME_PATTERN,
@@ -165,9 +166,13 @@ async def put_result(
     run_id: RunId,
     stage: Literal["training", "evaluation"],
     body: RunResultIn,
+    request: Request,
     session: Session,
     _: Annotated[Principal, Depends(require(Permission.WRITE_RESULTS))],
 ) -> RunResultOut:
+    run = await service.get_run(session, run_id)
+    bucket = request.app.state.settings.model_outputs_bucket
+    result_uris.check(body.metrics, bucket=bucket, model_name=run.model_name, run_id=run_id)
     row = await service.record_result(session, run_id, stage, body)
     return RunResultOut.model_validate(row)
 
@@ -185,11 +190,18 @@ async def get_samples(
     _: Annotated[Principal, Depends(require(Permission.READ))],
     limit: Annotated[int, Query(ge=1, le=10000)] = 2000,
 ) -> samples.SamplesOut:
-    await service.get_run(session, run_id)
+    run = await service.get_run(session, run_id)
     evaluation = next((r for r in await service.results(session, run_id) if r.stage == "evaluation"), None)
     await session.commit()  # done with the database before reading S3
+    metrics = evaluation.metrics if evaluation else None
+    uri = (metrics or {}).get("samples_uri")
+    bucket = request.app.state.settings.model_outputs_bucket
+    if isinstance(uri, str) and not result_uris.under_run_prefix(
+        uri, bucket=bucket, model_name=run.model_name, run_id=run_id
+    ):  # recorded before URIs were checked: never served
+        raise NotFound(f"the evaluation's samples are not under run {run_id}'s prefix ({uri})")
     return await samples.samples(
-        evaluation.metrics if evaluation else None,
+        metrics,
         region=request.app.state.settings.aws_region,
         limit=limit,
     )

@@ -64,3 +64,22 @@ def test_from_env_names_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("API_URL")
     with pytest.raises(RuntimeError, match="API_URL is not set"):
         ApiClient.from_env()
+
+
+def test_a_worker_reads_its_own_key_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local runner runs every worker in one process: each finds its own key by its role's name."""
+    env = {"API_KEY": "shared", "APPROVAL_WORKER_API_KEY": "mine"}
+    assert service_api_key(env, worker="approval-worker") == "mine"
+    assert service_api_key(env, worker="evaluator") == "shared"  # a Lambda's own environment
+    assert service_api_key(env) == "shared"
+    with pytest.raises(ApiKeyMissing, match="PROJECTOR_API_KEY or PROJECTOR_API_KEY_SECRET_ID"):
+        service_api_key({}, worker="projector")
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.delenv("API_KEY_SECRET_ID", raising=False)
+    monkeypatch.delenv("PROJECTOR_API_KEY", raising=False)
+    monkeypatch.delenv("PROJECTOR_API_KEY_SECRET_ID", raising=False)
+    with pytest.raises(
+        RuntimeError, match="neither PROJECTOR_API_KEY nor PROJECTOR_API_KEY_SECRET_ID nor API_KEY"
+    ):
+        ApiClient.from_env("projector")

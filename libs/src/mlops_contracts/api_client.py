@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from mlops_contracts.secrets import ApiKeyMissing, service_api_key
+from mlops_contracts.secrets import ApiKeyMissing, key_variables, service_api_key
 
 # Where a validation error points (`loc`) without the request part, as the launch form names fields.
 _LOCATIONS = frozenset({"body", "query", "path", "header", "form", "file"})
@@ -163,17 +163,18 @@ class ApiClient:
         )
 
     @classmethod
-    def from_env(cls) -> ApiClient:
-        """A worker's client: API_URL, and a `service` key: API_KEY, else the secret
-        API_KEY_SECRET_ID names."""
+    def from_env(cls, worker: str | None = None) -> ApiClient:
+        """A worker's client: API_URL, and the worker's own key (`worker` names its role):
+        `<WORKER>_API_KEY`, else API_KEY, each also as a secret `..._SECRET_ID` names."""
         url = os.environ.get("API_URL")
         if not url:
-            raise RuntimeError("API_URL is not set: workers need API_URL and a service API key")
+            raise RuntimeError("API_URL is not set: workers need API_URL and an API key")
         try:
-            key = service_api_key()
+            key = service_api_key(worker=worker)
         except ApiKeyMissing as exc:
+            names = [f"{v}{suffix}" for v in key_variables(worker) for suffix in ("", "_SECRET_ID")]
             raise RuntimeError(
-                "neither API_KEY nor API_KEY_SECRET_ID is set: workers need a service API key"
+                f"neither {' nor '.join(names)} is set: workers need an API key of their own role"
             ) from exc
         return cls(url, key)
 
@@ -276,15 +277,15 @@ class ApiClient:
             raise
         return result
 
-    def approve(self, run_id: int, comment: str | None = None, *, via: str = "api") -> dict[str, Any]:
-        """Approve the run's pending approval (approver role); `via` is recorded in the audit."""
-        body = {"comment": comment or None, "via": via}
+    def approve(self, run_id: int, comment: str | None = None) -> dict[str, Any]:
+        """Approve the run's pending approval (approver role); the API records it as via `api`."""
+        body = {"comment": comment or None}
         result: dict[str, Any] = self._json("POST", f"/runs/{run_id}/approve", json=body)
         return result
 
-    def reject(self, run_id: int, comment: str, *, via: str = "api") -> dict[str, Any]:
+    def reject(self, run_id: int, comment: str) -> dict[str, Any]:
         """Reject the run's pending approval; a comment is required."""
-        body = {"comment": comment, "via": via}
+        body = {"comment": comment}
         result: dict[str, Any] = self._json("POST", f"/runs/{run_id}/reject", json=body)
         return result
 

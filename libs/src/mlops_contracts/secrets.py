@@ -43,7 +43,20 @@ def resolve_api_key(api_key: str | None, secret_id: str | None) -> str:
     raise ApiKeyMissing("no service API key: set API_KEY or API_KEY_SECRET_ID")
 
 
-def service_api_key(environ: Mapping[str, str] | None = None) -> str:
-    """API_KEY, else the secret API_KEY_SECRET_ID names (read on each call: callers keep the result)."""
+def key_variables(worker: str | None) -> tuple[str, ...]:
+    """The variables a worker's key may come from, its own first: `<WORKER>_API_KEY` lets the local
+    runner (one process for every worker) give each worker its own key; a Lambda has an environment
+    of its own and sets the plain API_KEY / API_KEY_SECRET_ID."""
+    own = f"{worker.upper().replace('-', '_')}_API_KEY" if worker else None
+    return (own, "API_KEY") if own else ("API_KEY",)
+
+
+def service_api_key(environ: Mapping[str, str] | None = None, *, worker: str | None = None) -> str:
+    """The worker's key: `<WORKER>_API_KEY`, else the secret `<WORKER>_API_KEY_SECRET_ID` names, else
+    API_KEY / API_KEY_SECRET_ID (read on each call: callers keep the result)."""
     env = os.environ if environ is None else environ
-    return resolve_api_key(env.get("API_KEY"), env.get("API_KEY_SECRET_ID"))
+    for variable in key_variables(worker):
+        if env.get(variable) or env.get(f"{variable}_SECRET_ID"):
+            return resolve_api_key(env.get(variable), env.get(f"{variable}_SECRET_ID"))
+    names = " or ".join(f"{v} or {v}_SECRET_ID" for v in key_variables(worker))
+    raise ApiKeyMissing(f"no service API key: set {names}")

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import mlops_ui
 from mlops_contracts.aws import aws_client
-from mlops_testkit.api import BUCKET, ApiServer, AwsFixture, Clients, run_body
+from mlops_testkit.api import OUTPUTS_BUCKET, ApiServer, AwsFixture, Clients, run_body
 
 APP = Path(mlops_ui.__file__).with_name("app.py")
 # The API reads its approval-link signing key from Secrets Manager; the API tests use this same value
@@ -25,6 +25,13 @@ APP = Path(mlops_ui.__file__).with_name("app.py")
 SIGNING_SECRET = "mlops/approval-signing-key"
 SIGNING_KEY = "test-approval-signing-key-" + "k" * 32
 SCORES = {"faithfulness": 0.91, "answer_relevancy": 0.84, "context_precision": 0.78, "context_recall": 0.74}
+
+
+def execution_of(run_id: int) -> str:
+    """The workflow execution the tests' runs belong to (statuses and approvals name it)."""
+    return f"arn:aws:states:eu-west-1:123456789012:execution:release:run-{run_id}"
+
+
 WEIGHTS = {"faithfulness": 0.30, "answer_relevancy": 0.20, "context_precision": 0.25, "context_recall": 0.25}
 
 
@@ -97,9 +104,15 @@ class Kit:
 
     @staticmethod
     def move(clients: Clients, run_id: int, *statuses: str) -> None:
-        with clients.as_("service") as svc:
+        """What the projector applies: each status with the workflow's event (its id and execution)."""
+        with clients.as_("projector") as projector:
             for status in statuses:
-                response = svc.patch(f"/runs/{run_id}/status", json={"status": status})
+                event = {
+                    "status": status,
+                    "event_id": str(uuid.uuid4()),
+                    "execution_arn": execution_of(run_id),
+                }
+                response = projector.patch(f"/runs/{run_id}/status", json=event)
                 assert response.status_code == 200, response.text
 
     @staticmethod
@@ -130,9 +143,11 @@ class Kit:
                     "seconds": 1.2,
                 }
             )
-        key = f"model-outputs/run-{run_id}-{uuid.uuid4().hex[:6]}/samples.jsonl"
+        with clients.as_("viewer") as viewer:
+            model = viewer.get(f"/runs/{run_id}").json()["model_name"]
+        key = f"{model}/evaluations/run-{run_id}/{uuid.uuid4().hex[:6]}/samples.jsonl"  # the run's prefix
         aws_client("s3").put_object(
-            Bucket=BUCKET, Key=key, Body="".join(json.dumps(r) + "\n" for r in rows).encode()
+            Bucket=OUTPUTS_BUCKET, Key=key, Body="".join(json.dumps(r) + "\n" for r in rows).encode()
         )
         training = {
             "metrics": {
@@ -154,12 +169,12 @@ class Kit:
                 "coverage": (samples - 1) / samples,
                 "judge": {"kind": "local", "model": "local-judge"},
                 "cost_usd": 0.0132,
-                "samples_uri": f"s3://{BUCKET}/{key}",
+                "samples_uri": f"s3://{OUTPUTS_BUCKET}/{key}",
             },
             "ml_score": ml_score,
             "passed": True,
         }
-        with clients.as_("service") as svc:
+        with clients.as_("evaluator") as svc:
             assert svc.put(f"/runs/{run_id}/results/training", json=training).status_code == 200
             assert svc.put(f"/runs/{run_id}/results/evaluation", json=evaluation).status_code == 200
 
@@ -169,15 +184,15 @@ class Kit:
     ) -> dict[str, Any]:
         body = {
             "task_token": token,
-            "execution_arn": f"arn:aws:states:eu-west-1:123456789012:execution:release:run-{run_id}",
+            "execution_arn": execution_of(run_id),
             "model_package_arn": package_arn,
             "ml_score": ml_score,
             "scores": SCORES,
             "ml_score_threshold": 0.7,
             "timeout_seconds": 3600,
         }
-        with clients.as_("service") as svc:
-            response = svc.post(f"/runs/{run_id}/approvals", json=body)
+        with clients.as_("approval-worker") as worker:
+            response = worker.post(f"/runs/{run_id}/approvals", json=body)
         assert response.status_code == 201, response.text
         return dict(response.json())
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,7 +132,11 @@ def seed(clients: Clients, datasets: dict[str, int], aws_sagemaker_group: str) -
         ("mistral-7b-rag-qa", "rag-qa", ["training", "failed"], None),
     ]
     sagemaker = aws_client("sagemaker")
-    with clients.as_("operator") as op, clients.as_("service") as svc:
+    with (
+        clients.as_("operator") as op,
+        clients.as_("projector") as svc,
+        clients.as_("evaluator") as evaluator,
+    ):
         for model, experiment, statuses, score in plans:
             body = {
                 "model_name": model,
@@ -147,9 +152,10 @@ def seed(clients: Clients, datasets: dict[str, int], aws_sagemaker_group: str) -
                 reason = "MLScore below the threshold" if status == "rejected" else None
                 if status == "failed":
                     reason = "training job failed: CUDA out of memory"
-                svc.patch(f"/runs/{run_id}/status", json={"status": status, "reason": reason})
+                event = {"status": status, "reason": reason, "event_id": str(uuid.uuid4())}
+                svc.patch(f"/runs/{run_id}/status", json={**event, "execution_arn": f"arn:seed:run-{run_id}"})
             if score is not None:
-                svc.put(f"/runs/{run_id}/results/evaluation", json={"metrics": {}, "ml_score": score})
+                evaluator.put(f"/runs/{run_id}/results/evaluation", json={"metrics": {}, "ml_score": score})
                 if model == aws_sagemaker_group:
                     arn = sagemaker.create_model_package(
                         ModelPackageGroupName=model,
@@ -254,7 +260,7 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
     assert json.loads(execution["output"])["approved"] is True
     with clients.as_("viewer") as viewer:
         trail = viewer.get(f"/runs/{run_id}/audit").json()
-    assert (trail[-1]["action"], trail[-1]["via"]) == ("approved", "dashboard")
+    assert (trail[-1]["action"], trail[-1]["via"]) == ("approved", "api")  # the route's, never the body's
 
     # the workflow tags the package and its "approved" fact reaches the run (the projector's part);
     # the open page notices on its own (it refreshes while the run is active)

@@ -242,7 +242,7 @@ def test_run_detail_shows_everything_and_an_approver_approves(
         trail = viewer.get(f"/runs/{run_id}/audit").json()
     assert [(e["action"], e["via"], e["comment"]) for e in trail][-1] == (
         "approved",
-        "dashboard",
+        "api",  # the server records the route used; the dashboard calls the API's route
         "scores look right",
     )
     audit = next(d.value for d in at.dataframe if "Action" in d.value.columns)
@@ -314,7 +314,7 @@ def test_models_show_versions_status_scores_and_trend(
     app, clients: Clients, datasets: dict[str, int], kit
 ) -> None:
     run_id = kit.new_run(clients, datasets)
-    with clients.as_("service") as svc:
+    with clients.as_("evaluator") as svc:
         svc.put(f"/runs/{run_id}/results/evaluation", json={"metrics": {}, "ml_score": 0.83, "passed": True})
     name = f"ui-model-{uuid.uuid4().hex[:6]}"
     kit.registry_group(

@@ -146,11 +146,12 @@ def topic(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Topic:
 
 @pytest.fixture
 def service_api(clients: Clients, aws: AwsFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
-    """The worker's environment: the live API with a service key, links signed with a key from
-    Secrets Manager."""
+    """The worker's environment: the live API with the approval worker's own key (by its role's
+    variable, as the local runner gives it), links signed with a key from Secrets Manager."""
     put_secret(SIGNING_SECRET, SIGNING_KEY)
     monkeypatch.setenv("API_URL", clients.base_url)
-    monkeypatch.setenv("API_KEY", clients.keys["service"])
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.setenv("APPROVAL_WORKER_API_KEY", clients.keys["approval-worker"])
     approval_handler._api.cache_clear()
     yield clients
     approval_handler._api.cache_clear()

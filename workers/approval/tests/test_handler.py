@@ -23,7 +23,7 @@ SCORES = {"faithfulness": 0.91, "answer_relevancy": 0.84, "context_precision": 0
 def awaiting_run(clients: Clients, datasets: dict[str, int]) -> int:
     with clients.as_("operator") as op:
         run_id = int(op.post("/runs", json=run_body(datasets)).json()["id"])
-    with clients.as_("service") as svc:
+    with clients.as_("projector") as svc:
         for status in ("evaluating", "awaiting_approval"):
             assert svc.patch(f"/runs/{run_id}/status", json={"status": status}).status_code == 200
     return run_id

@@ -26,10 +26,9 @@ from mlops_evaluation.settings import EvaluationSettings
 from mlops_evaluation.worker import process_task
 from mlops_sqs_runtime.lambda_sqs import LocalLambdaContext, build_event
 from mlops_sqs_runtime.runner import Poller, load_handler, load_mappings
-from mlops_testkit.api import Clients, jsonl, upload
+from mlops_testkit.api import OUTPUTS_BUCKET, Clients, jsonl, upload
 from mlops_testkit.simulated_bedrock import SimulatedBedrock
 
-OUTPUTS_BUCKET = "mlops-model-outputs-eval-test"
 MODEL_NAME = "tiny-rag-qa"
 
 
@@ -125,8 +124,8 @@ def release(emulator: Emulator) -> Release:
 
 
 @pytest.fixture(scope="module")
-def artifact_uri(release: Release, artifact: Path) -> str:
-    key = f"{MODEL_NAME}/output/model.tar.gz"
+def artifact_uri(release: Release, artifact: Path, run: dict[str, Any]) -> str:
+    key = f"{MODEL_NAME}/run-{run['id']}/output/model.tar.gz"  # the workflow's output_uri of the run
     aws_client("s3").upload_file(str(artifact), OUTPUTS_BUCKET, key)
     return f"s3://{OUTPUTS_BUCKET}/{key}"
 
@@ -175,7 +174,8 @@ def worker_env(
     monkeypatch.setenv("JUDGE", "local")
     monkeypatch.setenv("MODEL_OUTPUTS_BUCKET", OUTPUTS_BUCKET)
     monkeypatch.setenv("API_URL", clients.base_url)
-    monkeypatch.setenv("API_KEY", clients.keys["service"])
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.setenv("EVALUATOR_API_KEY", clients.keys["evaluator"])  # the worker's own key
     monkeypatch.setenv("HEARTBEAT_SECONDS", "0.3")
     monkeypatch.setenv("MAX_NEW_TOKENS", "12")
     monkeypatch.setenv("WORK_DIR", str(tmp_path / "work"))
@@ -247,7 +247,7 @@ def test_evaluation_through_the_lambda_handler(
         "context_recall",
     }
 
-    # the summary in the API (service key), with the per-sample rows in the model-outputs bucket
+    # the summary in the API (the evaluator key), with the per-sample rows in the model-outputs bucket
     result = evaluation_result(clients, run["id"])
     assert result["ml_score"] == answer["ml_score"]
     assert result["passed"] is True

@@ -34,7 +34,7 @@ REFUSED_ERROR = "ApprovalRequestRefused"
 
 @lru_cache(maxsize=1)
 def _api() -> ApiClient:
-    return ApiClient.from_env()
+    return ApiClient.from_env("approval-worker")  # its own key: it may only register approval requests
 
 
 def publish(topic_arn: str, kind: Kind, message: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from mlops_contracts.settings import PlatformSettings
 
@@ -103,11 +103,13 @@ class EvaluationSettings(PlatformSettings):
     # -- where results go ----------------------------------------------------------------------
     model_outputs_bucket: str | None = Field(default=None, validation_alias="MODEL_OUTPUTS_BUCKET")
     api_url: str | None = Field(default=None, validation_alias="API_URL")
-    api_key: SecretStr | None = Field(default=None, validation_alias="API_KEY")
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("EVALUATOR_API_KEY", "API_KEY")
+    )
     api_key_secret_id: str | None = Field(
         default=None,
-        validation_alias="API_KEY_SECRET_ID",
-        description="Secrets Manager id of the service key",
+        validation_alias=AliasChoices("EVALUATOR_API_KEY_SECRET_ID", "API_KEY_SECRET_ID"),
+        description="Secrets Manager id of the evaluator key (EVALUATOR_... is for a process that runs several workers)",
     )
     api_timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="API_TIMEOUT_SECONDS")
     metrics_namespace: str = Field(default="MLOps", validation_alias="METRICS_NAMESPACE")

@@ -3,7 +3,7 @@ first invocation with a message naming the variable, before any record is touche
 
 from __future__ import annotations
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, model_validator
 
 from mlops_contracts.settings import PlatformSettings
 
@@ -12,17 +12,19 @@ class ProjectorSettings(PlatformSettings):
     api_url: AnyHttpUrl = Field(
         validation_alias="API_URL", description="the API the projector writes through"
     )
-    api_key: SecretStr | None = Field(default=None, validation_alias="API_KEY")
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("PROJECTOR_API_KEY", "API_KEY")
+    )
     api_key_secret_id: str | None = Field(
         default=None,
-        validation_alias="API_KEY_SECRET_ID",
-        description="Secrets Manager id of the service key",
+        validation_alias=AliasChoices("PROJECTOR_API_KEY_SECRET_ID", "API_KEY_SECRET_ID"),
+        description="Secrets Manager id of the projector key (PROJECTOR_... is for a process that runs several workers)",
     )
 
     @model_validator(mode="after")
     def _a_key_is_given(self) -> ProjectorSettings:
         if self.api_key is None and not self.api_key_secret_id:
             raise ValueError(
-                "neither API_KEY nor API_KEY_SECRET_ID is set: the projector needs a service key"
+                "neither PROJECTOR_API_KEY nor API_KEY (nor their _SECRET_ID) is set: the projector needs its key"
             )
         return self

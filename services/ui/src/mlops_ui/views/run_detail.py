@@ -508,9 +508,9 @@ def decision_section(client: ApiClient, run: dict[str, Any], approval: dict[str,
                 try:
                     with st.spinner("Recording the decision and answering the release workflow…"):
                         if pending == "approve":
-                            decided = client.approve(run_id, comment.strip() or None, via="dashboard")
+                            decided = client.approve(run_id, comment.strip() or None)
                         else:
-                            decided = client.reject(run_id, comment.strip(), via="dashboard")
+                            decided = client.reject(run_id, comment.strip())
                 except ApiError as exc:
                     st.session_state.pop(pending_key, None)
                     ui.show_error(exc, "The decision was not recorded")

@@ -76,7 +76,8 @@ def main() -> int:
                 database, str(tmp), **env, APPROVAL_SIGNING_KEY=SIGNING_KEY, OUTBOX_POLL_SECONDS="0.1"
             )
             with psycopg.connect(libpq(database), autocommit=True) as conn:
-                keys = {role: make_key(conn, role) for role in ("viewer", "operator", "service")}
+                roles = ("viewer", "operator", "projector", "evaluator", "approval-worker")
+                keys = {role: make_key(conn, role) for role in roles}
             with httpx.Client(base_url=api.base_url, headers={"X-API-Key": keys["operator"]}) as op:
                 train = upload(op, "bench-train", "train", jsonl(QA_ROW)).json()["id"]
                 evaluation = upload(op, "bench-eval", "eval", jsonl(EVAL_ROW)).json()["id"]
@@ -84,7 +85,7 @@ def main() -> int:
                 "training": "mlops_testkit.e2e_handlers:training",
                 "evaluation": "mlops_testkit.e2e_handlers:evaluation",
             }
-            runner = start_runner(stack, api, keys["service"], tmp, handlers)
+            runner = start_runner(stack, api, keys, tmp, handlers)
             assert runner.log is not None
             release = Release(stack, api, keys, {"train": train, "eval": evaluation}, "", runner.log)
 
@@ -100,7 +101,7 @@ def main() -> int:
                 totals.append(elapsed)
                 for state, seconds in state_latencies(release, run["execution_arn"]).items():
                     per_state[state].append(seconds)
-                with release.client("service") as svc:
+                with release.client("projector") as svc:
                     svc.patch(f"/runs/{run_id}/status", json={"status": "cancelled", "reason": "benchmark"})
         finally:
             if runner is not None:

@@ -102,10 +102,16 @@ def test_the_services_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         url="postgresql://db",
         stack_env={"STATE_MACHINE_ARN": "arn:sm", "AWS_ENDPOINT_URL": "http://127.0.0.1:14566"},
         ports=Ports(api=18000, emulator=14566, ui=18501),
-        workers_key="mlk_service",
+        worker_keys={"projector": "mlk_p", "evaluator": "mlk_e", "approval-worker": "mlk_a"},
     )
     assert env["API_URL"] == env["PUBLIC_API_URL"] == "http://127.0.0.1:18000"
-    assert env["API_KEY"] == "mlk_service"
+    # each worker its own key, by its role's variable; no shared key
+    assert (env["PROJECTOR_API_KEY"], env["EVALUATOR_API_KEY"], env["APPROVAL_WORKER_API_KEY"]) == (
+        "mlk_p",
+        "mlk_e",
+        "mlk_a",
+    )
+    assert "API_KEY" not in env
     assert env["DASHBOARD_URL"] == "http://127.0.0.1:18501"
     assert env["JUDGE"] == "local"
     assert env["TRAINING_BACKEND"] == "sagemaker"

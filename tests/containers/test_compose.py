@@ -223,9 +223,11 @@ def test_api_runs_migrations_before_serving(compose_config: dict[str, Any]) -> N
     script = command_text(compose_config["services"]["api"])
     assert script.index("mlops-api migrate") < script.index("mlops-api serve")
     assert script.index(STACK_ENV) < script.index("mlops-api migrate")
-    # the workers' key is written where they read it, once
+    # each worker's own key is written where they read it, once, by its role's variable
     assert WORKER_ENV in script
-    assert "--role service" in script
+    assert re.search(r'--role "\$+role"', script)  # $$ in the file, $ once compose reads it
+    assert "for role in projector evaluator approval-worker" in script
+    assert "--role service" not in script
 
 
 def test_workers_run_enabled_mappings_of_the_local_runner(

@@ -43,7 +43,16 @@ def release_factory(
         api = start_api(database, str(tmp), **api_env)
         with psycopg.connect(libpq(database), autocommit=True) as conn:
             keys = {
-                role: make_key(conn, role) for role in ("viewer", "operator", "approver", "service", "admin")
+                role: make_key(conn, role)
+                for role in (
+                    "viewer",
+                    "operator",
+                    "approver",
+                    "admin",
+                    "projector",
+                    "evaluator",
+                    "approval-worker",
+                )
             }
         with httpx.Client(base_url=api.base_url, headers={"X-API-Key": keys["operator"]}) as op:
             train = upload(op, "e2e-train", "train", jsonl(*[QA_ROW] * 8))
@@ -65,7 +74,7 @@ def release_factory(
         events.put_targets(
             Rule=rule, EventBusName=local_stack.env["EVENT_BUS_NAME"], Targets=[{"Id": "tap", "Arn": tap_arn}]
         )
-        runner = start_runner(local_stack, api, keys["service"], tmp, handlers)
+        runner = start_runner(local_stack, api, keys, tmp, handlers)
         assert runner.log is not None
         release = Release(
             local_stack,

@@ -1,7 +1,9 @@
 """The local stack's own credentials, made on first start and kept in `.local/` (mode 0600):
 
 - `admin-api-key`: the admin key printed by `make dev`;
-- `workers-api-key`: the `service` key the local runner's workers call the API with (API_KEY);
+- `projector-api-key`, `evaluator-api-key`, `approval-worker-api-key`: each worker's own key, of its
+  own role, which the local runner gives it as `<ROLE>_API_KEY` (issue #23: one shared key could fake
+  approvals);
 - `approval-signing-key`: the key that signs approval links. It is put into the Secrets Manager secret
   `mlops/approval-signing-key` that terraform/envs/local declares, which is where the API reads it, as
   in production (docs/decisions/0008-security.md: no secret in code or in the Terraform state).

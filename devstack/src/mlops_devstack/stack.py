@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops_contracts.secrets import WORKER_ROLES, worker_key_environment
 from mlops_devstack.apply_cache import ApplyCache, CacheKey, cache_key, emulator_clients, provision
 from mlops_devstack.base_model import DEFAULT_BASE_MODEL_ENV, ensure_tiny_model
 from mlops_devstack.emulator import Emulator, PortInUse, port_is_free
@@ -364,13 +365,20 @@ def _signals() -> Iterator[None]:
 
 
 def _service_environment(
-    *, url: str, stack_env: dict[str, str], ports: Ports, workers_key: str, base_model: str | None = None
+    *,
+    url: str,
+    stack_env: dict[str, str],
+    ports: Ports,
+    worker_keys: dict[str, str],
+    base_model: str | None = None,
 ) -> dict[str, str]:
     """What the API, the workers and the dashboard read (docs/decisions/0004-ports-and-adapters.md: the
     same settings as on AWS)."""
     api_url = f"http://127.0.0.1:{ports.api}"
     env = dict(stack_env)
-    env.update({"DATABASE_URL": url, "API_URL": api_url, "API_KEY": workers_key})
+    env.update({"DATABASE_URL": url, "API_URL": api_url})
+    # each worker its own key, by its role's variable: the local runner runs them in one process
+    env.update(worker_key_environment(worker_keys))
     # Where links in notifications point (approval links, the dashboard's run page); the local
     # backends of the workers (docs/decisions/0004-ports-and-adapters.md). Set them in your shell to override.
     defaults = {
@@ -455,9 +463,12 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
         signing_key = approval_signing_key(local / "approval-signing-key", say=_note)
         put_secret_value(clients("secretsmanager"), signing_key)
         teams_line = _teams_channel(dev, clients("secretsmanager"), local)
-        _step("API keys (admin, and the workers' service key)")
+        _step(f"API keys (admin, and each worker's own: {', '.join(WORKER_ROLES)})")
         admin = api_key(url, local / "admin-api-key", name="local-admin", role="admin", say=_note)
-        workers = api_key(url, local / "workers-api-key", name="local-workers", role="service", say=_note)
+        workers = {
+            role: api_key(url, local / f"{role}-api-key", name=f"local-{role}", role=role, say=_note)
+            for role in WORKER_ROLES
+        }
     except LocalSecretError as exc:
         raise StackError(str(exc)) from exc
 
@@ -470,13 +481,14 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
         ) from exc
 
     env = _service_environment(
-        url=url, stack_env=stack_env, ports=ports, workers_key=workers, base_model=str(tiny_model)
+        url=url, stack_env=stack_env, ports=ports, worker_keys=workers, base_model=str(tiny_model)
     )
     os.environ.update(env)
     api_url = env["API_URL"]
 
     _step(f"API on 127.0.0.1:{ports.api}")
-    api_env = {k: v for k, v in os.environ.items() if k != "API_KEY"}
+    worker_variables = {"API_KEY", *worker_key_environment(workers)}  # the workers' keys stay theirs
+    api_env = {k: v for k, v in os.environ.items() if k not in worker_variables}
     dev.api = ChildProcess.start(
         "the API",
         [sys.executable, "-m", "mlops_api", "serve", "--port", str(ports.api), "--no-access-log"],
@@ -521,7 +533,7 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
         f"  Teams      {teams_line}\n"
         f"  Samples    {samples_line}\n"
         f"  Base model {env[DEFAULT_BASE_MODEL_ENV]}  (the dashboard's suggestion; `make demo` runs it end to end)\n"
-        f"  Workers    {', '.join(m.name for m in dev.runner.mappings)} (service key in .local/workers-api-key)\n"
+        f"  Workers    {', '.join(m.name for m in dev.runner.mappings)} (each its own key in .local/<role>-api-key)\n"
         f"  Database   {url}\n"
         "Press Ctrl-C to stop.",
         flush=True,

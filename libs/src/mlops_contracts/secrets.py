@@ -51,6 +51,15 @@ def key_variables(worker: str | None) -> tuple[str, ...]:
     return (own, "API_KEY") if own else ("API_KEY",)
 
 
+# The workers that call the API, each by its own role (services/api auth/roles.py, the one table).
+WORKER_ROLES = ("projector", "evaluator", "approval-worker")
+
+
+def worker_key_environment(keys: Mapping[str, str]) -> dict[str, str]:
+    """The variables that give each worker of one process its own key: {role: key} -> {VAR: key}."""
+    return {key_variables(role)[0]: key for role, key in keys.items()}
+
+
 def service_api_key(environ: Mapping[str, str] | None = None, *, worker: str | None = None) -> str:
     """The worker's key: `<WORKER>_API_KEY`, else the secret `<WORKER>_API_KEY_SECRET_ID` names, else
     API_KEY / API_KEY_SECRET_ID (read on each call: callers keep the result)."""

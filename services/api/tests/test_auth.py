@@ -157,3 +157,14 @@ def test_admins_approve_only_where_configured(clients: Clients) -> None:
         assert roles_with(Permission.RECORD_OUTCOME, admin_may_approve=may_approve) == [Role.PROJECTOR]
     with clients.as_("admin") as admin:  # this API runs with the default
         assert "approve or reject runs" not in admin.get("/me").json()["permissions"]
+
+
+def test_the_workers_run_with_roles_of_this_table() -> None:
+    """The local stack, compose and the tests give each worker a key of its role (libs' WORKER_ROLES)."""
+    from mlops_api.auth.roles import ROLE_PERMISSIONS, Permission, Role
+    from mlops_contracts.secrets import WORKER_ROLES
+
+    human = {Permission.READ, Permission.LAUNCH_RUN, Permission.APPROVE, Permission.MANAGE_KEYS}
+    for role in WORKER_ROLES:
+        assert ROLE_PERMISSIONS[Role(role)], role
+        assert not ROLE_PERMISSIONS[Role(role)] & human, role  # a worker's key reads and decides nothing

@@ -7,12 +7,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from mlops_contracts.secrets import WORKER_ROLES, worker_key_environment
 from mlops_devstack.processes import ChildProcess
 from mlops_testkit.api import ApiServer
 from mlops_testkit.servers import ProvisionedStack
@@ -198,20 +200,22 @@ def notification(body: str) -> dict[str, Any]:
 
 
 def start_runner(
-    stack: ProvisionedStack, api: ApiServer, service_key: str, tmp: Path, handlers: dict[str, str]
+    stack: ProvisionedStack, api: ApiServer, keys: Mapping[str, str], tmp: Path, handlers: dict[str, str]
 ) -> ChildProcess:
-    """The SQS runtime with the given handlers, its output in `tmp/runner.log`."""
+    """The SQS runtime with the given handlers, its output in `tmp/runner.log`; each worker gets
+    its own key from `keys` (by role)."""
     mappings_file = tmp / "lambda_mappings.json"
     mappings_file.write_text(json.dumps(mappings(handlers, training_timeout=3600, evaluation_timeout=900)))
     env = {
         **os.environ,
         "API_URL": api.base_url,
-        "API_KEY": service_key,
+        **worker_key_environment({role: keys[role] for role in WORKER_ROLES}),
         "DASHBOARD_URL": "http://127.0.0.1:8501",
         "TRAINING_BACKEND": "local",
         "JUDGE": "local",
         "LOG_FORMAT": "text",
     }
+    env.pop("API_KEY", None)  # no shared key to fall back on
     for key in [k for k in env if k.startswith("AWS_")]:
         del env[key]  # the env file points the runner at the stack's emulator
     return ChildProcess.start(

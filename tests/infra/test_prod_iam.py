@@ -199,3 +199,29 @@ def test_roles_trust_only_their_service(prod_plan: ProdPlan) -> None:
         (statement,) = json.loads(role["assume_role_policy"])["Statement"]
         expected = trusted.get(role["name"], "lambda.amazonaws.com")
         assert statement["Principal"] == {"Service": expected}, role["name"]
+
+
+# Each worker reads its own API key, of its own role (services/api auth/roles.py), and no other (#23).
+API_KEY_SECRET_OF = {
+    "mlops-eval-role": "evaluator-api-key",
+    "mlops-approval-role": "approval-worker-api-key",
+    "mlops-projector-role": "projector-api-key",
+    "mlops-claims-role": "projector-api-key",  # the claim handler is the projector's
+}
+
+
+def _secret_name(arn: str) -> str:
+    return arn.split(":secret:")[-1].split("/")[-1].removesuffix("-??????")
+
+
+def test_each_worker_reads_only_its_own_api_key(statements: dict[str, list[dict[str, Any]]]) -> None:
+    for role, policy in statements.items():
+        read = {
+            _secret_name(resource)
+            for statement in policy
+            if "secretsmanager:GetSecretValue" in _as_list(statement["Action"])
+            for resource in _as_list(statement["Resource"])
+        }
+        api_keys = {name for name in read if name.endswith("-api-key")}
+        expected = {API_KEY_SECRET_OF[role]} if role in API_KEY_SECRET_OF else set()
+        assert api_keys == expected, role

@@ -123,7 +123,7 @@ module "lambdas" {
         JUDGE_EMBEDDING_MODEL_ID = var.judge_embedding_model_id
         MODEL_OUTPUTS_BUCKET     = local.model_outputs_bucket
         API_URL                  = module.api.service_url
-        API_KEY_SECRET_ID        = module.platform_core.secret_arns["service-api-key"]
+        API_KEY_SECRET_ID        = module.platform_core.secret_arns["evaluator-api-key"]
         METRICS_NAMESPACE        = "MLOps"
         WORK_DIR                 = "/tmp/mlops-evaluation"
         HF_HOME                  = "/tmp/huggingface"
@@ -185,7 +185,7 @@ module "lambdas" {
       environment = {
         NOTIFICATIONS_TOPIC_ARN = module.platform_core.notifications_topic_arn
         API_URL                 = module.api.service_url
-        API_KEY_SECRET_ID       = module.platform_core.secret_arns["service-api-key"]
+        API_KEY_SECRET_ID       = module.platform_core.secret_arns["approval-worker-api-key"]
       }
       sqs_source = local.sqs_source["approval"]
     }
@@ -215,7 +215,7 @@ module "lambdas" {
       timeout     = 60
       environment = {
         API_URL           = module.api.service_url
-        API_KEY_SECRET_ID = module.platform_core.secret_arns["service-api-key"]
+        API_KEY_SECRET_ID = module.platform_core.secret_arns["projector-api-key"]
       }
       sqs_source = local.sqs_source["run_events"]
     }

@@ -140,9 +140,9 @@ data "aws_iam_policy_document" "evaluation" {
   }
 
   statement {
-    sid       = "ReadServiceKey"
+    sid       = "ReadOwnApiKey"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.secret_arns["service-api-key"]]
+    resources = [local.secret_arns["evaluator-api-key"]]
   }
 }
 
@@ -219,9 +219,9 @@ data "aws_iam_policy_document" "approval" {
   }
 
   statement {
-    sid       = "ReadServiceKey"
+    sid       = "ReadOwnApiKey"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.secret_arns["service-api-key"]]
+    resources = [local.secret_arns["approval-worker-api-key"]]
   }
 }
 
@@ -237,8 +237,8 @@ data "aws_iam_policy_document" "formatter" {
 # Lambda: projector (mlops-projector-role)
 data "aws_iam_policy_document" "projector" {
   statement {
-    sid       = "ReadServiceKey"
+    sid       = "ReadOwnApiKey"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.secret_arns["service-api-key"]]
+    resources = [local.secret_arns["projector-api-key"]]
   }
 }

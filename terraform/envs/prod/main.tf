@@ -67,7 +67,10 @@ module "platform_core" {
     teams-webhook        = { description = "Incoming webhook URL of the Teams channel that receives the approval cards" }
     api-bootstrap-key    = { description = "First admin API key of the platform, used once to create the others" }
     approval-signing-key = { description = "Key (>= 32 characters) that signs the single-use approval links" }
-    service-api-key      = { description = "The workers' `service` API key (evaluation results, approvals, projection)" }
+    # each worker its own API key, of its own role (services/api auth/roles.py): only what its handler calls
+    projector-api-key       = { description = "The projector's API key (role projector: run statuses, timeline, claims)" }
+    evaluator-api-key       = { description = "The evaluation worker's API key (role evaluator: evaluation results)" }
+    approval-worker-api-key = { description = "The approval worker's API key (role approval-worker: approval requests)" }
   }
   # SageMaker jobs send no heartbeat (the completion handler answers the token): the job's own
   # MaxWaitTime (spot) bounds the wait, the heartbeat only catches a lost completion event.

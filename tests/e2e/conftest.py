@@ -83,6 +83,7 @@ def release_factory(
             {"train": train.json()["id"], "eval": evaluation.json()["id"]},
             tap_url,
             runner.log,
+            database_url=database,
         )
         started.append((release, runner, database))
         return release

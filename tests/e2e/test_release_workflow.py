@@ -203,3 +203,74 @@ def test_a_poison_event_lands_in_the_dlq(release: Release) -> None:
         sqs.set_queue_attributes(
             QueueUrl=url, Attributes={"VisibilityTimeout": visibility["VisibilityTimeout"]}
         )
+
+
+def test_run_created_delivered_again_starts_no_second_workflow(release: Release) -> None:
+    """At-least-once delivery of run.created: the same event put on the bus again, and a publish the
+    outbox repeats because its client timed out while the bus had accepted it. Each starts an
+    execution; the one that claimed the run works, the others end at once and record nothing."""
+    import psycopg
+
+    from mlops_testkit.api import libpq
+
+    name = unique("rag-qa") + "-below"
+    run_id = release.launch(name)
+    first = release.wait_for(run_id, "training", "evaluating", "rejected")
+    owner = first["execution_arn"]
+    with psycopg.connect(libpq(release.database_url), autocommit=True) as db:
+        row = db.execute(
+            "SELECT id, source, event_type, detail FROM outbox WHERE event_type = 'run.created' "
+            "AND (detail->>'run_id')::bigint = %s",
+            (run_id,),
+        ).fetchone()
+        assert row is not None
+        outbox_id, source, detail_type, detail = row
+        # the same event published twice
+        release.stack.client("events").put_events(
+            Entries=[
+                {
+                    "EventBusName": release.stack.env["EVENT_BUS_NAME"],
+                    "Source": source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+        # the relay's client timed out after the bus accepted: the row was never marked sent
+        db.execute("UPDATE outbox SET sent_at = NULL WHERE id = %s", (outbox_id,))
+
+    run = release.wait_for(run_id, "rejected")
+    sfn = release.stack.client("stepfunctions")
+    deadline = time.monotonic() + 30
+    while True:
+        mine = [
+            sfn.describe_execution(executionArn=e["executionArn"])
+            for e in sfn.list_executions(stateMachineArn=release.stack.env["STATE_MACHINE_ARN"])["executions"]
+        ]
+        mine = [
+            e
+            for e in mine
+            if json.loads(e["input"])["detail"].get("run_id") == run_id
+            and json.loads(e["input"])["detail"]["payload"]["model_name"] == name
+        ]
+        if (len(mine) == 3 and all(e["status"] != "RUNNING" for e in mine)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(mine) == 3, [e["executionArn"] for e in mine]
+    assert run["execution_arn"] == owner
+    for execution in mine:
+        entered = [
+            (e.get("stateEnteredEventDetails") or {}).get("name")
+            for e in sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+            if e["type"].endswith("StateEntered")
+        ]
+        if execution["executionArn"] == owner:
+            assert "StartTraining" in entered
+        else:
+            assert execution["status"] == "SUCCEEDED"
+            assert entered == ["Init", "ClaimRun", "OwnsTheRun", "DuplicateExecution"]
+    # one candidate, one verdict, one timeline: nothing from the duplicates
+    sm = release.stack.client("sagemaker")
+    assert len(sm.list_model_packages(ModelPackageGroupName=name)["ModelPackageSummaryList"]) == 1
+    assert all(e["execution_arn"] in (None, owner) for e in release.run(run_id)["timeline"])
+    assert statuses(run) == ["pending", "training", "evaluating", "rejected"]

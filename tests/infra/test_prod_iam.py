@@ -61,6 +61,9 @@ EXPECTED: dict[str, set[str]] = {
     },
     "mlops-teams-formatter-role": LAMBDA_BASE | SQS_CONSUMER | {"secretsmanager:GetSecretValue"},
     "mlops-projector-role": LAMBDA_BASE | SQS_CONSUMER | {"secretsmanager:GetSecretValue"},
+    "mlops-claims-role": LAMBDA_BASE | SQS_CONSUMER | {
+        "secretsmanager:GetSecretValue", "states:SendTaskSuccess", "states:SendTaskFailure",
+    },
     "mlops-sagemaker-role": ECR_PULL | {
         "s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey",
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "cloudwatch:PutMetricData",
@@ -94,6 +97,8 @@ STAR_ALLOWED: dict[str, set[str]] = {
     "mlops-approval-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "states:SendTaskFailure"},
     "mlops-teams-formatter-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
     "mlops-projector-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+    "mlops-claims-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                          "states:SendTaskSuccess", "states:SendTaskFailure"},
     "mlops-sagemaker-role": {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"},
     "mlops-release-workflow": {
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",

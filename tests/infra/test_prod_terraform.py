@@ -167,6 +167,7 @@ LAMBDAS = {
     "mlops-approval": ("approval", "approval"),
     "mlops-teams-formatter": ("notifications", "approval"),
     "mlops-projector": ("run_events", "projector"),
+    "mlops-claims": ("claims", "projector"),
 }
 
 
@@ -247,7 +248,7 @@ def test_alarms_dashboard_and_tracing(prod_plan: ProdPlan) -> None:
     dlqs = {
         name for name, a in alarms.items() if a.get("metric_name") == "ApproximateNumberOfMessagesVisible"
     }
-    assert len(dlqs) == 6  # five work queues' DLQs and the bus's delivery DLQ
+    assert len(dlqs) == 7  # six work queues' DLQs and the bus's delivery DLQ
     assert alarms["mlops-workflow-failed"]["metric_name"] == "ExecutionsFailed"
     assert alarms["mlops-lambda-duration-mlops-eval"]["threshold"] == 800000
     assert {f"mlops-lambda-errors-{name}" for name in [*LAMBDAS, "mlops-training-completion"]} <= set(alarms)

@@ -103,7 +103,7 @@ def _arrivals(stack: ProvisionedStack, event_id: str, run_id: int) -> set[tuple[
     executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.env["STATE_MACHINE_ARN"])
     if any(e["name"] == f"run-{run_id}-{event_id}" for e in executions["executions"]):
         arrived.add(("state_machine", "release"))
-    for key in ("TRAINING", "EVALUATION", "APPROVAL"):
+    for key in ("CLAIMS", "TRAINING", "EVALUATION", "APPROVAL"):
         # only the event itself counts: the workflow it may start sends tasks of its own there
         if any(b.get("id") == event_id for b in _drain(stack, stack.env[f"{key}_QUEUE_URL"])):
             arrived.add(("queue", key.lower()))
@@ -123,8 +123,9 @@ def test_event_reaches_exactly_the_targets_of_its_rules(
 def test_run_created_starts_the_workflow_whose_facts_reach_the_projector(
     local_stack: ProvisionedStack,
 ) -> None:
-    """An eval_only run: the workflow registers the base model, tells the projector the evaluation
-    started, and waits on the evaluation queue with a task token."""
+    """An eval_only run: the workflow claims the run (answered here as the claim handler would),
+    registers the base model, tells the projector the evaluation started, and waits on the evaluation
+    queue with a task token."""
     sfn = local_stack.client("stepfunctions")
     run_id = uuid.uuid4().int % 10**9
     event_id = _put(local_stack, "mlops.api", "run.created", run_id)
@@ -132,7 +133,12 @@ def test_run_created_starts_the_workflow_whose_facts_reach_the_projector(
     deadline = time.monotonic() + 15
     facts: list[dict[str, Any]] = []
     task: dict[str, Any] | None = None
+    claim: dict[str, Any] | None = None
     while time.monotonic() < deadline and (not facts or task is None):
+        for body in _drain(local_stack, local_stack.env["CLAIMS_QUEUE_URL"]):
+            if body.get("run_id") == run_id:
+                claim = body
+                sfn.send_task_success(taskToken=body["task_token"], output=json.dumps({"claimed": True}))
         facts += [
             b
             for b in _drain(local_stack, local_stack.env["RUN_EVENTS_QUEUE_URL"])
@@ -144,6 +150,8 @@ def test_run_created_starts_the_workflow_whose_facts_reach_the_projector(
         time.sleep(0.2)
     try:
         assert sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+        assert claim is not None
+        assert claim["execution_arn"] == execution_arn
         [fact] = facts
         assert fact["source"] == "mlops.workflow"
         assert fact["detail-type"] == "run.evaluation_started"
@@ -157,7 +165,9 @@ def test_run_created_starts_the_workflow_whose_facts_reach_the_projector(
         sfn.stop_execution(executionArn=execution_arn)
 
 
-@pytest.mark.parametrize("key", ["TRAINING", "EVALUATION", "APPROVAL", "RUN_EVENTS", "NOTIFICATIONS"])
+@pytest.mark.parametrize(
+    "key", ["CLAIMS", "TRAINING", "EVALUATION", "APPROVAL", "RUN_EVENTS", "NOTIFICATIONS"]
+)
 def test_a_message_received_three_times_moves_to_the_dlq(local_stack: ProvisionedStack, key: str) -> None:
     sqs = local_stack.client("sqs")
     queue, dlq = local_stack.env[f"{key}_QUEUE_URL"], local_stack.env[f"{key}_DLQ_URL"]

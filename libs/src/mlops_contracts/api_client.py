@@ -260,6 +260,13 @@ class ApiClient:
         result: dict[str, Any] = self._json("POST", "/runs", json=body)
         return result
 
+    def claim_run(self, run_id: int, execution_arn: str) -> bool:
+        """Claim a pending run for a workflow execution; True when this execution owns the run."""
+        result: dict[str, Any] = self._json(
+            "POST", f"/runs/{run_id}/claim", json={"execution_arn": execution_arn}
+        )
+        return bool(result["claimed"])
+
     def samples(self, run_id: int, limit: int = 2000) -> dict[str, Any]:
         """The evaluation's per-sample rows, the first `limit` of them."""
         result: dict[str, Any] = self._json("GET", f"/runs/{run_id}/samples", params={"limit": limit})

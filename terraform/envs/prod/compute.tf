@@ -219,6 +219,21 @@ module "lambdas" {
       }
       sqs_source = local.sqs_source["run_events"]
     }
+
+    "${var.name}-claims" = {
+      description = "The release workflow's first step: claims the run for one execution (claims queue)"
+      image_uri   = local.image_uri["projector"]
+      entry_point = local.lambda_entry_point
+      command     = [local.lambda_handler["claims"]]
+      role_name   = "${var.name}-claims-role"
+      policy_json = data.aws_iam_policy_document.claims.json
+      timeout     = 30
+      environment = {
+        API_URL           = module.api.service_url
+        API_KEY_SECRET_ID = module.platform_core.secret_arns["projector-api-key"]
+      }
+      sqs_source = local.sqs_source["claims"]
+    }
   }
 }
 
@@ -240,6 +255,7 @@ module "observability" {
     "${var.name}-approval"            = { duration_alarm_ms = 240000 }
     "${var.name}-teams-formatter"     = { duration_alarm_ms = 48000 }
     "${var.name}-projector"           = { duration_alarm_ms = 48000 }
+    "${var.name}-claims"              = { duration_alarm_ms = 24000 }
   }
   apprunner_services = {
     (module.api.service_name) = module.api.service_id

@@ -242,3 +242,19 @@ data "aws_iam_policy_document" "projector" {
     resources = [local.secret_arns["projector-api-key"]]
   }
 }
+
+# Lambda: claims (mlops-claims-role): the workflow's first step, answered through the task token
+data "aws_iam_policy_document" "claims" {
+  #checkov:skip=CKV_AWS_356:"*" only for states:SendTask* (authorized by the task token); tests/infra/test_prod_iam.py lists it
+  statement {
+    sid       = "ReadOwnApiKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["projector-api-key"]]
+  }
+
+  statement {
+    sid       = "AnswerClaimTasks"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+    resources = ["*"]
+  }
+}

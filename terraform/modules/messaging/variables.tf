@@ -30,6 +30,7 @@ variable "queues" {
     approval      = { visibility_timeout_seconds = 300 }
     run_events    = { name = "run-events", visibility_timeout_seconds = 60 }
     notifications = { visibility_timeout_seconds = 120 }
+    claims        = { visibility_timeout_seconds = 60 }
   }
 
   validation {

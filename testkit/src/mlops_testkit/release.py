@@ -27,6 +27,12 @@ def mappings(handlers: dict[str, str], training_timeout: float, evaluation_timeo
     common = {"batch_size": 1, "poll_wait_seconds": 1}
     return {
         "mappings": {
+            "claims": {
+                "handler": "mlops_projector.claim:handler",
+                "queue_url_env": "CLAIMS_QUEUE_URL",
+                **common,
+                "function_timeout_seconds": 30,
+            },
             "run_events": {
                 "handler": "mlops_projector.handler:handler",
                 "queue_url_env": "RUN_EVENTS_QUEUE_URL",
@@ -66,6 +72,7 @@ class Release:
     tap_url: str
     runner_log: Path
     notes_seen: list[dict[str, Any]] = field(default_factory=list)
+    database_url: str = ""  # the release's own database, for what only the database shows (the outbox)
 
     def client(self, role: str) -> httpx.Client:
         return httpx.Client(base_url=self.api.base_url, headers={"X-API-Key": self.keys[role]}, timeout=30)

@@ -12,6 +12,7 @@ import pytest
 
 from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_projector import handler as projector_handler
+from mlops_projector.api import api_client
 from mlops_projector.projector import project
 from mlops_testkit.api import Clients, run_body
 
@@ -19,12 +20,12 @@ from mlops_testkit.api import Clients, run_body
 @pytest.fixture
 def api(clients: Clients, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiClient]:
     monkeypatch.setenv("API_URL", clients.base_url)
-    monkeypatch.setenv("API_KEY", clients.keys["service"])
-    projector_handler._api.cache_clear()
+    monkeypatch.setenv("API_KEY", clients.keys["projector"])
+    api_client.cache_clear()
     client = ApiClient.from_env()
     yield client
     client.close()
-    projector_handler._api.cache_clear()
+    api_client.cache_clear()
 
 
 def bus_event(detail_type: str, run_id: int, **detail: Any) -> dict[str, Any]:

@@ -6,12 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from mlops_projector import handler as projector_handler
+from mlops_projector.api import api_client
 from mlops_projector.settings import ProjectorSettings
 
 
 @pytest.fixture(autouse=True)
 def no_cached_client() -> None:
-    projector_handler._api.cache_clear()
+    api_client.cache_clear()
 
 
 @pytest.fixture(autouse=True)

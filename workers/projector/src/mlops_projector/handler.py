@@ -6,33 +6,22 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from mlops_contracts.api_client import ApiClient
 from mlops_contracts.logs import configure_lambda_logging
-from mlops_contracts.secrets import resolve_api_key
+from mlops_projector.api import api_client
 from mlops_projector.projector import project
-from mlops_projector.settings import ProjectorSettings
 
 configure_lambda_logging()
 log = logging.getLogger(__name__)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@lru_cache(maxsize=1)
-def _api() -> ApiClient:
-    settings = ProjectorSettings()
-    secret = settings.api_key.get_secret_value() if settings.api_key else None
-    key = resolve_api_key(secret, settings.api_key_secret_id)
-    return ApiClient(str(settings.api_url), key)
-
-
 def record_handler(record: SQSRecord) -> None:
-    outcome = project(_api(), json.loads(record.body))
+    outcome = project(api_client(), json.loads(record.body))
     log.info(
         "projected",
         extra={"run_id": outcome.run_id, "event_type": outcome.event_type, "applied": outcome.applied},
@@ -40,7 +29,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    _api()  # outside the batch: a bad setting fails the invocation, naming the variable
+    api_client()  # outside the batch: a bad setting fails the invocation, naming the variable
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

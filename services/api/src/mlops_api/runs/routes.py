@@ -15,6 +15,8 @@ from mlops_api.runs import result_uris, samples, service
 from mlops_api.runs.page import run_page_json
 from mlops_api.runs.schemas import (
     MODEL_NAME_PATTERN,
+    ClaimIn,
+    ClaimOut,
     RunCreate,
     RunDetail,
     RunEventOut,
@@ -132,6 +134,22 @@ async def change_status(
         request.app.state.notify_outbox()
     response.headers["X-Status-Changed"] = "true" if changed else "false"
     return RunOut.model_validate(run)
+
+
+@router.post(
+    "/{run_id}/claim",
+    response_model=ClaimOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+    summary="Claim a pending run for a workflow execution (the workflow's first step; the first claim wins)",
+)
+async def claim_run(
+    run_id: RunId,
+    body: ClaimIn,
+    session: Session,
+    _: Annotated[Principal, Depends(require(Permission.CLAIM_RUN))],
+) -> ClaimOut:
+    owner = await service.claim(session, run_id, body.execution_arn)
+    return ClaimOut(claimed=owner == body.execution_arn, execution_arn=owner)
 
 
 @router.post(

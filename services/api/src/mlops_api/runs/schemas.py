@@ -96,6 +96,17 @@ class StatusChange(BaseModel):
     data: JsonObject = Field(default_factory=dict)
 
 
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    execution_arn: Text = Field(min_length=1, max_length=2048, description="The claiming workflow execution")
+
+
+class ClaimOut(BaseModel):
+    claimed: bool = Field(description="True for the execution that owns the run (the first claim wins)")
+    execution_arn: str | None = Field(description="The execution that owns the run, if any")
+
+
 class TimelineEventIn(BaseModel):
     """A step of the run that does not change its status (e.g. training done, an event that
     arrived after a later one). Idempotent by `event_id`."""

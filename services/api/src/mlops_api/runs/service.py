@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import BigInteger, Select, Table, bindparam, func, literal, or_, select, true
+from sqlalchemy import BigInteger, Select, Table, bindparam, func, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -237,6 +237,28 @@ class StatusHook(Protocol):
     ) -> Awaitable[None]: ...
 
 
+async def claim(session: AsyncSession, run_id: int, execution_arn: str) -> str | None:
+    """Make `execution_arn` the one workflow execution of a pending run, atomically: the first claim
+    wins and a repeated claim by the owner is answered the same. Returns the owner afterwards.
+
+    The bus may start two executions for one run (at-least-once delivery of run.created); the
+    workflow's first step claims, and an execution that does not own its run ends as a no-op."""
+    owner = await session.scalar(
+        update(PipelineRun)
+        .where(
+            PipelineRun.id == run_id,
+            PipelineRun.execution_arn.is_(None),
+            PipelineRun.status == RunStatus.PENDING.value,
+        )
+        .values(execution_arn=execution_arn)
+        .returning(PipelineRun.execution_arn)
+    )
+    if owner is None:
+        owner = (await get_run(session, run_id)).execution_arn  # 404 for an unknown run
+    await session.commit()
+    return owner
+
+
 async def change_status(
     session: AsyncSession,
     run_id: int,
@@ -255,6 +277,10 @@ async def change_status(
         if seen:
             await session.commit()  # releases the row lock; commit (unlike rollback) keeps `run` loaded
             return run, False
+    if change.execution_arn and run.execution_arn and change.execution_arn != run.execution_arn:
+        raise Conflict(
+            f"execution {change.execution_arn} does not own run {run_id} (its execution is {run.execution_arn})"
+        )
     current = RunStatus(run.status)
     try:
         changed = check_transition(current, change.status)

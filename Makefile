@@ -43,6 +43,10 @@ test: setup ## run every test (real PostgreSQL, the AWS emulator)
 test-fast: setup ## the inner loop: the tests that need no server or process (`pytest -m unit`)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
+.PHONY: test-fault
+test-fault: setup ## the fault suite alone: runs launched while the API is killed and the emulator stalls
+	$(BIN)/python -m pytest -m fault $(PYTEST_ARGS)
+
 lint: setup $(CHECKOV_STAMP) ## ruff, mypy, import-linter, hadolint, actionlint, checkov (terraform/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -197,6 +197,13 @@ class EmulatorProcess(_EmulatorAddress):
             raise RuntimeError(str(exc)) from None
         return self
 
+    @property
+    def pid(self) -> int:
+        """The child's process id (the fault tests pause it to stall the emulator)."""
+        if self._child is None:
+            raise RuntimeError("the emulator process is not running")
+        return self._child.process.pid
+
     def stop(self) -> None:
         if self._child is not None:
             self._child.stop(timeout=10)

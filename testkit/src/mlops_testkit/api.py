@@ -122,8 +122,11 @@ class ApiServer:
         self.child.stop(timeout=10)
 
 
-def start_api(database_url: str, tmp_dir: str, *, access_log: bool = False, **extra_env: str) -> ApiServer:
-    port = free_port()
+def start_api(
+    database_url: str, tmp_dir: str, *, access_log: bool = False, port: int | None = None, **extra_env: str
+) -> ApiServer:
+    """The API in a child process, ready; on a free port unless `port` is given (a restart)."""
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

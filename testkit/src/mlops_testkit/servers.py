@@ -149,6 +149,7 @@ class ProvisionedStack:
     env: dict[str, str]
     state_dir: Path
     env_file: Path
+    emulator_pid: int = 0
 
     def client(self, service: str) -> Any:
         """A boto3 client of this stack's emulator (independent of the process environment)."""
@@ -181,7 +182,7 @@ def provision_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             process.endpoint, process.region, fresh=True, variables=TEST_STACK_VARIABLES
         )
         env_file = write_env_file(env, state_dir / "stack.env")
-        yield ProvisionedStack(process.endpoint, process.region, env, state_dir, env_file)
+        yield ProvisionedStack(process.endpoint, process.region, env, state_dir, env_file, process.pid)
     finally:
         process.stop()
 

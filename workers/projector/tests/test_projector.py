@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_projector import handler as projector_handler
-from mlops_projector.api import api_client
 from mlops_projector.projector import project
 from mlops_testkit.api import Clients, run_body
-
-
-@pytest.fixture
-def api(clients: Clients, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiClient]:
-    monkeypatch.setenv("API_URL", clients.base_url)
-    monkeypatch.setenv("API_KEY", clients.keys["projector"])
-    api_client.cache_clear()
-    client = ApiClient.from_env()
-    yield client
-    client.close()
-    api_client.cache_clear()
 
 
 def bus_event(detail_type: str, run_id: int, **detail: Any) -> dict[str, Any]:

@@ -56,7 +56,16 @@ def clean(db: psycopg.Connection[Any], aws: AwsFixture) -> None:
 
 @pytest.fixture(scope="session")
 def clients(api_server: ApiServer, db: psycopg.Connection[Any]) -> Clients:
-    roles = ["viewer", "operator", "approver", "service", "admin", "projector", "evaluator", "approval-worker"]
+    roles = [
+        "viewer",
+        "operator",
+        "approver",
+        "service",
+        "admin",
+        "projector",
+        "evaluator",
+        "approval-worker",
+    ]
     return Clients(api_server.base_url, {role: make_key(db, role) for role in roles})
 
 

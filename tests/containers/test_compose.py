@@ -33,9 +33,10 @@ SERVICES = {
     "approval",
     "notifications",
     "projector",
+    "claims",
 }
 ONE_SHOTS = {"terraform", "stack-env"}
-WORKERS = {"training", "evaluation", "approval", "notifications", "projector"}
+WORKERS = {"training", "evaluation", "approval", "notifications", "projector", "claims"}
 STACK_ENV = "/stack/stack.env"
 WORKER_ENV = "/stack/worker.env"
 
@@ -51,6 +52,7 @@ NEEDS: dict[str, set[str]] = {
     "approval": AWS | {"API_URL", "API_KEY", "NOTIFICATIONS_TOPIC_ARN"},
     "notifications": AWS | {"DASHBOARD_URL"},
     "projector": AWS | {"API_URL", "API_KEY"},
+    "claims": AWS | {"API_URL", "API_KEY"},
 }
 
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from mlops_testkit.release import Release
@@ -45,11 +46,16 @@ def test_finetune_pass_then_approve(release: Release) -> None:
 
     package = release.package(name)
     assert package["ModelApprovalStatus"] == "Approved"
-    assert package["tags"]["deployment_status"] == "go_prod"
-    assert package["tags"]["validation"] == "validated"
-    assert package["tags"]["run_id"] == str(run_id)
-    assert package["tags"]["lifecycle"] == "finetuned"
-    assert package["tags"]["ml_score_threshold"] == "0.7"
+    assert package["metadata"]["deployment_status"] == "go_prod"
+    assert package["metadata"]["validation"] == "validated"
+    assert package["metadata"]["run_id"] == str(run_id)
+    assert package["metadata"]["lifecycle"] == "finetuned"
+    assert package["metadata"]["ml_score_threshold"] == "0.7"
+    assert package["metadata"]["approver"]
+    # deployable: the serving image with the fine-tuned artifact
+    [container] = package["InferenceSpecification"]["Containers"]
+    assert container["Image"]
+    assert container["ModelDataUrl"].startswith("s3://")
 
     assert kinds(release.notifications(run_id, expect=2)) == ["approval_requested", "approved"]
     with release.client("viewer") as viewer:
@@ -69,15 +75,19 @@ def test_pass_then_human_reject(release: Release) -> None:
     with release.client("approver") as approver:
         refused = approver.post(f"/runs/{run_id}/reject", json={"comment": ""})
         assert refused.status_code == 422  # rejecting needs a reason
-        decided = approver.post(f"/runs/{run_id}/reject", json={"comment": "hallucinates on dosage"})
+        # a comment longer than the package's ApprovalDescription may be (1,024): the API keeps it whole
+        long_comment = "hallucinates on dosage " + "x" * 3000
+        decided = approver.post(f"/runs/{run_id}/reject", json={"comment": long_comment})
     assert decided.status_code == 200, decided.text
     run = release.wait_for(run_id, "rejected")
     assert statuses(run)[-2:] == ["awaiting_approval", "rejected"]
     assert "hallucinates on dosage" in (run["status_reason"] or "")
     package = release.package(name)
     assert package["ModelApprovalStatus"] == "Rejected"
-    assert package["tags"]["deployment_status"] == "rejected"
-    assert package["tags"]["validation"] == "rejected"
+    assert package["metadata"]["deployment_status"] == "rejected"
+    assert package["metadata"]["validation"] == "rejected"
+    assert package["ApprovalDescription"].startswith("rejected by ")
+    assert len(package["ApprovalDescription"]) <= 1024
     assert kinds(release.notifications(run_id, expect=2)) == ["approval_requested", "rejected"]
 
 
@@ -89,8 +99,8 @@ def test_below_threshold_is_rejected_without_asking(release: Release) -> None:
     assert "below threshold" in (run["status_reason"] or "")
     package = release.package(name)
     assert package["ModelApprovalStatus"] == "Rejected"
-    assert package["tags"]["deployment_status"] == "rejected"
-    assert package["tags"]["ml_score"] == "0.55"
+    assert package["metadata"]["deployment_status"] == "rejected"
+    assert package["metadata"]["ml_score"] == "0.55"
     assert kinds(release.notifications(run_id, expect=1)) == ["auto_rejected"]
     with release.client("viewer") as viewer:
         assert viewer.get(f"/runs/{run_id}/approval").status_code in (404, 409)
@@ -129,7 +139,9 @@ def test_eval_only_skips_training(release: Release) -> None:
     assert statuses(run) == ["pending", "evaluating", "awaiting_approval", "approved"]
     assert not any("training" in e["event_type"] for e in run["timeline"])
     package = release.package(name)
-    assert package["tags"]["lifecycle"] == "base"
+    assert package["metadata"]["lifecycle"] == "base"
+    [container] = package["InferenceSpecification"]["Containers"]
+    assert "ModelDataUrl" not in container  # the base model is loaded by its HF_MODEL_ID
     assert package["ModelApprovalStatus"] == "Approved"
 
 
@@ -143,7 +155,7 @@ def test_no_decision_before_the_timeout_is_a_rejection(release: Release) -> None
     assert "timeout" in (run["status_reason"] or "")
     package = release.package(name)
     assert package["ModelApprovalStatus"] == "Rejected"
-    assert package["tags"]["approver"] == "timeout"
+    assert package["metadata"]["approver"] == "timeout"
     with release.client("approver") as approver:
         late = approver.post(f"/runs/{run_id}/approve", json={"comment": "too late"})
     assert late.status_code in (409, 410)
@@ -274,3 +286,26 @@ def test_run_created_delivered_again_starts_no_second_workflow(release: Release)
     assert len(sm.list_model_packages(ModelPackageGroupName=name)["ModelPackageSummaryList"]) == 1
     assert all(e["execution_arn"] in (None, owner) for e in release.run(run_id)["timeline"])
     assert statuses(run) == ["pending", "training", "evaluating", "rejected"]
+
+
+def test_no_log_line_of_a_release_holds_an_approval_token(release: Release) -> None:
+    """The links travel in the Teams card only: the access log (every path), the API's own lines and
+    the workers' lines of a whole release (request, link opened, decision by link) hold no token."""
+    name = unique("rag-qa")
+    run_id = release.launch(name)
+    release.wait_for(run_id, "awaiting_approval")
+    release.wait_for_approval(run_id)
+    [card] = [n for n in release.notifications(run_id, expect=1) if n["kind"] == "approval_requested"]
+    tokens = [card[key].rsplit("/", 1)[-1] for key in ("approve_url", "reject_url")]
+    assert all(len(token) > 20 for token in tokens)
+    with httpx.Client(timeout=30) as browser:
+        assert browser.get(card["approve_url"]).status_code == 200  # the confirmation page
+        decided = browser.post(card["approve_url"], data={"name": "Ada Lovelace"})
+    assert decided.status_code == 200, decided.text
+    release.wait_for(run_id, "approved")
+
+    api_log, runner_log = release.api.log(), release.runner_log.read_text()
+    assert f"/runs/{run_id}/approval-links/[redacted]" in api_log  # the access log saw the link
+    for token in tokens:
+        assert token not in api_log
+        assert token not in runner_log

@@ -37,11 +37,11 @@ def test_the_demo_reaches_approved_and_go_prod(
 
     assert result.run["status"] == "approved"
     assert result.version["approval_status"] == "Approved"
-    assert result.version["tags"]["deployment_status"] == "go_prod"
+    assert result.version["metadata"]["deployment_status"] == "go_prod"
     package = real_release.package(config.model_name)  # the emulator's registry itself agrees
     assert package["ModelApprovalStatus"] == "Approved"
-    assert package["tags"]["deployment_status"] == "go_prod"
-    assert package["tags"]["validation"] == "validated"
+    assert package["metadata"]["deployment_status"] == "go_prod"
+    assert package["metadata"]["validation"] == "validated"
     assert {d.action for d in result.datasets.values()} == {"uploaded"}
 
     assert "-> training" in report  # the live lines

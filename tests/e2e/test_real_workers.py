@@ -43,4 +43,4 @@ def test_finetune_with_the_real_workers(real_release: Release, tiny_model: Path)
     assert evaluation["passed"] is True
     package = real_release.package("tiny-rag-qa")
     assert package["ModelApprovalStatus"] == "Approved"
-    assert package["tags"]["deployment_status"] == "go_prod"
+    assert package["metadata"]["deployment_status"] == "go_prod"

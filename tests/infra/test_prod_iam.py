@@ -36,7 +36,7 @@ EXPECTED: dict[str, set[str]] = {
         "states:SendTaskSuccess", "states:SendTaskFailure", "states:DescribeExecution",
         "secretsmanager:GetSecretValue",
         "sagemaker:ListModelPackageGroups", "sagemaker:ListModelPackages",
-        "sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListTags",
+        "sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
         "s3:PutObject", "s3:GetObject", "s3:DeleteObject",
         "kms:Decrypt", "kms:GenerateDataKey",
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",

@@ -47,16 +47,19 @@ def test_models_lists_groups_and_versions_with_scores(clients: Clients, datasets
         ModelPackageGroupName=group,
         ModelApprovalStatus="PendingManualApproval",
         ModelPackageDescription="v1",
-        Tags=[{"Key": "ml_score", "Value": "0.64"}, {"Key": "run_id", "Value": "999999"}],
+        CustomerMetadataProperties={"ml_score": "0.64", "run_id": "999999"},
     )["ModelPackageArn"]
     sagemaker.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Rejected")
     second = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         ModelApprovalStatus="PendingManualApproval",
-        Tags=[{"Key": "run_id", "Value": str(run_id)}],
+        CustomerMetadataProperties={"run_id": str(run_id)},
     )["ModelPackageArn"]
-    sagemaker.update_model_package(ModelPackageArn=second, ModelApprovalStatus="Approved")
-    sagemaker.add_tags(ResourceArn=second, Tags=[{"Key": "deployment_status", "Value": "go_prod"}])
+    sagemaker.update_model_package(
+        ModelPackageArn=second,
+        ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={"deployment_status": "go_prod"},
+    )
 
     with clients.as_("viewer") as viewer:
         listing = viewer.get("/models")
@@ -88,7 +91,7 @@ def test_models_lists_groups_and_versions_with_scores(clients: Clients, datasets
         0.81,
         "run",
     )
-    assert v2["tags"] == {"run_id": str(run_id), "deployment_status": "go_prod"}
+    assert v2["metadata"] == {"run_id": str(run_id), "deployment_status": "go_prod"}
     assert (v2["run_id"], v2["run_status"]) == (run_id, "pending")
     assert missing.status_code == 404
     assert invalid.status_code == 422

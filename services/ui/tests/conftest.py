@@ -198,18 +198,19 @@ class Kit:
 
     @staticmethod
     def registry_group(name: str, packages: list[tuple[str, dict[str, str]]]) -> list[str]:
-        """A package group with packages (approval status, tags), as the release workflow leaves them."""
+        """A package group with packages (approval status, metadata properties), as the release
+        workflow leaves them."""
         sagemaker = aws_client("sagemaker")
         with contextlib.suppress(sagemaker.exceptions.ClientError):  # there already: the emulator lives on
             sagemaker.create_model_package_group(
                 ModelPackageGroupName=name, ModelPackageGroupDescription="Fine-tuned for RAG QA"
             )
         arns = []
-        for status, tags in packages:
+        for status, metadata in packages:
             arn = sagemaker.create_model_package(
                 ModelPackageGroupName=name,
                 ModelApprovalStatus="PendingManualApproval",
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                **({"CustomerMetadataProperties": metadata} if metadata else {}),
             )["ModelPackageArn"]
             if status != "PendingManualApproval":
                 sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)

@@ -160,15 +160,15 @@ def seed(clients: Clients, datasets: dict[str, int], aws_sagemaker_group: str) -
                     arn = sagemaker.create_model_package(
                         ModelPackageGroupName=model,
                         ModelApprovalStatus="PendingManualApproval",
-                        Tags=[{"Key": "run_id", "Value": str(run_id)}],
+                        CustomerMetadataProperties={"run_id": str(run_id)},
                     )["ModelPackageArn"]
-                    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
-                    sagemaker.add_tags(
-                        ResourceArn=arn,
-                        Tags=[
-                            {"Key": "deployment_status", "Value": "go_prod"},
-                            {"Key": "validation", "Value": "validated"},
-                        ],
+                    sagemaker.update_model_package(
+                        ModelPackageArn=arn,
+                        ModelApprovalStatus="Approved",
+                        CustomerMetadataProperties={
+                            "deployment_status": "go_prod",
+                            "validation": "validated",
+                        },
                     )
 
 
@@ -262,14 +262,14 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
         trail = viewer.get(f"/runs/{run_id}/audit").json()
     assert (trail[-1]["action"], trail[-1]["via"]) == ("approved", "api")  # the route's, never the body's
 
-    # the workflow tags the package and its "approved" fact reaches the run (the projector's part);
+    # the workflow writes the verdict into the package's metadata and its "approved" fact reaches the run (the projector's part);
     # the open page notices on its own (it refreshes while the run is active)
     kit.move(clients, run_id, "approved")
     sagemaker = aws_client("sagemaker")
-    sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
-    sagemaker.add_tags(
-        ResourceArn=package,
-        Tags=[{"Key": "deployment_status", "Value": "go_prod"}, {"Key": "validation", "Value": "validated"}],
+    sagemaker.update_model_package(
+        ModelPackageArn=package,
+        ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={"deployment_status": "go_prod", "validation": "validated"},
     )
     expect(page.get_by_text("while the run is active")).to_have_count(0, timeout=20000)
     grid = page.locator(f".st-key-samples_{run_id}")

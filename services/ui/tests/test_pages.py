@@ -212,8 +212,8 @@ def test_run_detail_shows_everything_and_an_approver_approves(
     assert scores == sorted(scores)
     # registry and audit trail
     assert "version **1**" in shown
-    tags = next(d.value for d in at.dataframe if list(d.value.columns) == ["Tag", "Value"])
-    assert dict(zip(tags["Tag"], tags["Value"], strict=True)) == {
+    metadata = next(d.value for d in at.dataframe if list(d.value.columns) == ["Property", "Value"])
+    assert dict(zip(metadata["Property"], metadata["Value"], strict=True)) == {
         "lifecycle": "finetuned",
         "run_id": str(run_id),
     }
@@ -338,7 +338,7 @@ def test_models_show_versions_status_scores_and_trend(
     assert list(versions["Status"]) == ["Pending approval", "Approved", "Rejected"]
     assert list(versions["MLScore"].fillna(-1)) == [-1, 0.83, 0.61]
     assert list(versions["Run"]) == ["—", f"#{run_id} · Pending", "—"]
-    assert "deployment_status=go_prod" in versions["Tags"].iloc[1]
+    assert "deployment_status=go_prod" in versions["Metadata"].iloc[1]
     assert at.get("vega_lite_chart"), "the MLScore trend chart"
 
 

@@ -62,7 +62,7 @@ data "aws_iam_policy_document" "api" {
 
   statement {
     sid       = "ReadModelRegistry"
-    actions   = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListTags"]
+    actions   = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage"]
     resources = module.sagemaker.model_registry_arns
   }
 

@@ -145,11 +145,18 @@ class Release:
             time.sleep(0.2)
 
     def package(self, model_name: str) -> dict[str, Any]:
-        """The newest model package of the group, with its tags."""
+        """The newest model package of the group, with its CustomerMetadataProperties as `metadata`
+        (run id, lifecycle, threshold and the verdict: package versions take no tags) and its
+        InferenceSpecification."""
         sm = self.stack.client("sagemaker")
         [summary] = sm.list_model_packages(ModelPackageGroupName=model_name)["ModelPackageSummaryList"][-1:]
-        tags = sm.list_tags(ResourceArn=summary["ModelPackageArn"])["Tags"]
-        return {**summary, "tags": {t["Key"]: t["Value"] for t in tags}}
+        described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        return {
+            **summary,
+            "metadata": described.get("CustomerMetadataProperties") or {},
+            "InferenceSpecification": described.get("InferenceSpecification") or {},
+            "ApprovalDescription": described.get("ApprovalDescription"),
+        }
 
     def notifications(self, run_id: int, *, expect: int, timeout: float = 15) -> list[dict[str, Any]]:
         """Notifications published to the topic for this run (read from the topic's queue). Run ids

@@ -253,11 +253,11 @@ def _released_version(api: ApiClient, model_name: str, run_id: int) -> dict[str,
     if not mine:
         return None
     version: dict[str, Any] = mine[-1]
-    tags = version.get("tags") or {}
-    if version["approval_status"] == "Approved" and tags.get("deployment_status") == "go_prod":
+    metadata = version.get("metadata") or {}
+    if version["approval_status"] == "Approved" and metadata.get("deployment_status") == "go_prod":
         return version
     if version["approval_status"] == "Rejected":
-        raise DemoFailed("registry", f"model package v{version['version']} is Rejected (tags {tags})")
+        raise DemoFailed("registry", f"model package v{version['version']} is Rejected (metadata {metadata})")
     return None
 
 

@@ -117,7 +117,7 @@ def print_mlscore(console: Console, run: dict[str, Any]) -> None:
 
 def print_registry(console: Console, result: DemoResult) -> None:
     version = result.version
-    tags = version.get("tags") or {}
+    metadata = version.get("metadata") or {}
     table = Table(title="Model registry (SageMaker)", title_justify="left")
     table.add_column("field")
     table.add_column("value")
@@ -125,10 +125,10 @@ def print_registry(console: Console, result: DemoResult) -> None:
     table.add_row("version", str(version.get("version")))
     table.add_row("approval status", f"[bold]{version.get('approval_status')}[/bold]")
     for key in ("deployment_status", "validation"):
-        table.add_row(f"tag {key}", tags.get(key, "(missing)"))
-    others = {k: v for k, v in tags.items() if k not in ("deployment_status", "validation")}
+        table.add_row(f"metadata {key}", metadata.get(key, "(missing)"))
+    others = {k: v for k, v in metadata.items() if k not in ("deployment_status", "validation")}
     if others:
-        table.add_row("other tags", ", ".join(f"{k}={v}" for k, v in sorted(others.items())))
+        table.add_row("other metadata", ", ".join(f"{k}={v}" for k, v in sorted(others.items())))
     approval = result.approval
     table.add_row("approved by", f"{approval.get('decided_by')} at {approval.get('decided_at')}")
     table.add_row("package ARN", str(version.get("arn")))

@@ -32,6 +32,21 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_APPROVER = "timeout"  # what the workflow records as approver when nobody decided in time
 
+# The workflow writes "rejected by {approver}: {comment}" as the package's ApprovalDescription, which
+# SageMaker caps at 1,024 characters (UpdateModelPackage); approvers' names are at most 128. The
+# comment the workflow receives is cut to fit, on one line (the description's pattern `.*` does not
+# match a line break); the whole comment stays in this API's audit.
+_APPROVAL_DESCRIPTION_MAX = 1024
+_APPROVER_MAX = 128
+WORKFLOW_COMMENT_MAX = _APPROVAL_DESCRIPTION_MAX - len("rejected by : ") - _APPROVER_MAX
+
+
+def workflow_comment(comment: str | None) -> str:
+    """The decision's comment as the workflow receives it: one line of at most WORKFLOW_COMMENT_MAX
+    characters."""
+    text = " ".join((comment or "").split())
+    return text if len(text) <= WORKFLOW_COMMENT_MAX else text[: WORKFLOW_COMMENT_MAX - 1] + "…"
+
 
 def token_digest(task_token: str) -> str:
     return hashlib.sha256(task_token.encode()).hexdigest()
@@ -259,7 +274,11 @@ async def decide(
     check_open(approval, link=link)
     token = approval.task_token
     assert token is not None, "a pending approval keeps its task token"
-    output = {"approved": decision.approved, "approver": decision.actor, "comment": decision.comment or ""}
+    output = {
+        "approved": decision.approved,
+        "approver": decision.actor,
+        "comment": workflow_comment(decision.comment),
+    }
     try:
         await answerer.succeed(token, output)
     except NoLongerWaiting as exc:

@@ -47,7 +47,7 @@ async def list_models(_: Reader, registry: Registry) -> ModelGroupList:
     "/{name}/versions",
     response_model=ModelVersionList,
     responses=error_responses(401, 403, 404, 422, 503),
-    summary="A package group's versions: approval status, tags and MLScore (oldest first)",
+    summary="A package group's versions: approval status, metadata (the verdict) and MLScore (oldest first)",
 )
 async def list_versions(
     name: Annotated[str, Path(pattern=MODEL_NAME_PATTERN, max_length=63)],

@@ -31,12 +31,15 @@ class ModelVersionOut(BaseModel):
     description: str | None
     approval_description: str | None
     created_at: datetime | None
-    tags: dict[str, str]
-    run_id: int | None = Field(description="From the package's `run_id` tag")
+    metadata: dict[str, str] = Field(
+        description="The version's CustomerMetadataProperties: run_id, lifecycle, ml_score_threshold, and the "
+        "verdict (deployment_status go_prod or rejected, validation, ml_score, approver). Versions take no tags."
+    )
+    run_id: int | None = Field(description="From the package's `run_id` metadata property")
     run_status: str | None
     ml_score: float | None
     ml_score_source: Literal["registry", "run"] | None = Field(
-        description="registry: the package's `ml_score` tag or metadata; run: the run's evaluation result"
+        description="registry: the package's `ml_score` metadata property; run: the run's evaluation result"
     )
 
 

@@ -73,12 +73,10 @@ class RegistryReader:
         )
         return sorted(packages, key=lambda p: int(p.get("ModelPackageVersion") or 0))
 
-    async def package(self, arn: str) -> tuple[dict[str, Any], dict[str, str]]:
-        described, tags = await asyncio.gather(
-            self.call("describe_model_package", ModelPackageName=arn),
-            self.call("list_tags", ResourceArn=arn),
-        )
-        return described, {t["Key"]: t["Value"] for t in tags.get("Tags", [])}
+    async def package(self, arn: str) -> dict[str, Any]:
+        # Package versions take no tags (SageMaker Model Registry): the release workflow writes its
+        # verdict into the version's CustomerMetadataProperties, which DescribeModelPackage returns.
+        return await self.call("describe_model_package", ModelPackageName=arn)
 
 
 def summarize_group(group: dict[str, Any], packages: list[dict[str, Any]]) -> ModelGroupOut:
@@ -108,12 +106,15 @@ def _int(value: object) -> int | None:
     return int(text) if text.isdigit() and len(text) < 19 else None
 
 
-def _registry_score(described: dict[str, Any], tags: dict[str, str]) -> float | None:
-    metadata = described.get("CustomerMetadataProperties") or {}
-    for source in (tags, metadata):
-        for key in ("ml_score", "MLScore", "mlscore"):
-            if key in source and (score := _number(source[key])) is not None:
-                return score
+def metadata_of(described: dict[str, Any]) -> dict[str, str]:
+    """A package version's CustomerMetadataProperties (where the workflow writes run id and verdict)."""
+    return {str(k): str(v) for k, v in (described.get("CustomerMetadataProperties") or {}).items()}
+
+
+def _registry_score(metadata: dict[str, str]) -> float | None:
+    for key in ("ml_score", "MLScore", "mlscore"):
+        if key in metadata and (score := _number(metadata[key])) is not None:
+            return score
     return None
 
 
@@ -139,14 +140,14 @@ async def versions(
     details: list[tuple[dict[str, Any], dict[str, Any], dict[str, str]]] = []
     for chunk in _chunks(packages, 8):  # a few calls at a time: the registry's API is rate-limited
         fetched = await asyncio.gather(*(reader.package(p["ModelPackageArn"]) for p in chunk))
-        details.extend((p, d, t) for p, (d, t) in zip(chunk, fetched, strict=True))
-    run_ids = {rid for _, _, tags in details if (rid := _int(tags.get("run_id"))) is not None}
+        details.extend((p, d, metadata_of(d)) for p, d in zip(chunk, fetched, strict=True))
+    run_ids = {rid for _, _, metadata in details if (rid := _int(metadata.get("run_id"))) is not None}
     facts = await _runs_facts(session, run_ids)
     out = []
-    for summary, described, tags in details:
-        run_id = _int(tags.get("run_id"))
+    for summary, described, metadata in details:
+        run_id = _int(metadata.get("run_id"))
         run_status, run_score = facts.get(run_id, (None, None)) if run_id is not None else (None, None)
-        score = _registry_score(described, tags)
+        score = _registry_score(metadata)
         source = "registry" if score is not None else ("run" if run_score is not None else None)
         created: datetime | None = summary.get("CreationTime") or described.get("CreationTime")
         out.append(
@@ -158,7 +159,7 @@ async def versions(
                 description=described.get("ModelPackageDescription") or None,
                 approval_description=described.get("ApprovalDescription") or None,
                 created_at=created,
-                tags=tags,
+                metadata=metadata,
                 run_id=run_id,
                 run_status=run_status,
                 ml_score=score if score is not None else run_score,

@@ -29,13 +29,14 @@ def versions_table(items: list[dict[str, Any]]) -> pd.DataFrame:
             "Run": run_cell(v),
             "Registered": ui.local_time(v.get("created_at")),
             # run_id has its own column
-            "Tags": ", ".join(
-                f"{k}={val}" for k, val in sorted((v.get("tags") or {}).items()) if k != "run_id"
+            # the verdict (deployment_status, validation, approver) is in the version's metadata
+            "Metadata": ", ".join(
+                f"{k}={val}" for k, val in sorted((v.get("metadata") or {}).items()) if k != "run_id"
             ),
         }
         for v in reversed(items)  # newest first
     ]
-    return pd.DataFrame(rows, columns=["Version", "Status", "MLScore", "Run", "Registered", "Tags"])
+    return pd.DataFrame(rows, columns=["Version", "Status", "MLScore", "Run", "Registered", "Metadata"])
 
 
 def render() -> None:
@@ -102,7 +103,7 @@ def render() -> None:
             "MLScore": st.column_config.NumberColumn("MLScore", format="%.3f", width=80),
             "Run": st.column_config.TextColumn("Run", width=150),
             "Registered": st.column_config.DatetimeColumn("Registered", format="MMM D, HH:mm", width=100),
-            "Tags": st.column_config.TextColumn("Tags", width=470),
+            "Metadata": st.column_config.TextColumn("Metadata", width=470),
         },
     )
     st.subheader("MLScore across versions", anchor=False)

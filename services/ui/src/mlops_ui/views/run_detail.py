@@ -364,15 +364,15 @@ def registry_section(client: ApiClient, run: dict[str, Any], approval: dict[str,
             st.caption(match["approval_description"])
         st.caption(f"Registered {ui.when(match.get('created_at'))}")
     with right:
-        tags = match.get("tags") or {}
-        if tags:
+        metadata = match.get("metadata") or {}
+        if metadata:
             st.dataframe(
-                pd.DataFrame([{"Tag": k, "Value": v} for k, v in sorted(tags.items())]),
+                pd.DataFrame([{"Property": k, "Value": v} for k, v in sorted(metadata.items())]),
                 hide_index=True,
                 width="stretch",
             )
         else:
-            st.caption("No tags.")
+            st.caption("No metadata.")
     st.caption(f"Package ARN: `{match['arn']}`")
 
 

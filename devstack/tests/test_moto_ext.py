@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_contracts.aws import aws_client
+from mlops_contracts.task_tokens import DEAD_TOKEN_CODES
 from mlops_devstack import moto_ext
 from mlops_devstack.emulator import Emulator
 from mlops_testkit.servers import WaitingTask
@@ -271,47 +272,37 @@ def test_undeliverable_event_goes_to_the_target_dlq_and_put_events_succeeds(emul
     assert attributes["ERROR_CODE"]
 
 
-# -- SageMaker model package tags -----------------------------------------------------------------
+# -- SageMaker UpdateModelPackage ----------------------------------------------------------------
 
 
-def test_tags_on_a_versioned_model_package(emulator: Emulator) -> None:
+def test_update_model_package_merges_metadata_and_keeps_what_it_does_not_name(emulator: Emulator) -> None:
     sagemaker = aws_client("sagemaker")
     group = _name("model")
     sagemaker.create_model_package_group(ModelPackageGroupName=group)
-    first = sagemaker.create_model_package(
+    arn = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         ModelApprovalStatus="PendingManualApproval",
-        Tags=[{"Key": "lifecycle", "Value": "new"}],
+        CustomerMetadataProperties={"run_id": "7", "validation": "pending"},
     )["ModelPackageArn"]
-    second = sagemaker.create_model_package(
-        ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval"
-    )["ModelPackageArn"]
-    assert second.endswith(f"model-package/{group}/2")
+    assert arn.endswith(f"model-package/{group}/1")
 
-    sagemaker.add_tags(
-        ResourceArn=second,
-        Tags=[{"Key": "deployment_status", "Value": "go_prod"}, {"Key": "validation", "Value": "validated"}],
+    sagemaker.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus="Approved",
+        ApprovalDescription="approved by alice",
+        CustomerMetadataProperties={"validation": "validated", "deployment_status": "go_prod"},
     )
-    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=second)["Tags"]}
-    assert tags == {"deployment_status": "go_prod", "validation": "validated"}
-    assert {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=first)["Tags"]} == {
-        "lifecycle": "new"
+    sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataPropertiesToRemove=["run_id"])
+
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    assert described["CustomerMetadataProperties"] == {
+        "validation": "validated",
+        "deployment_status": "go_prod",
     }
-
-    sagemaker.delete_tags(ResourceArn=second, TagKeys=["validation"])
-    assert sagemaker.list_tags(ResourceArn=second)["Tags"] == [
-        {"Key": "deployment_status", "Value": "go_prod"}
-    ]
-
-
-def test_tags_on_an_unknown_model_package_are_a_client_error(emulator: Emulator) -> None:
-    sagemaker = aws_client("sagemaker", max_attempts=1)
-    with pytest.raises(ClientError) as caught:
-        sagemaker.add_tags(
-            ResourceArn="arn:aws:sagemaker:eu-west-1:123456789012:model-package/nothing/1",
-            Tags=[{"Key": "k", "Value": "v"}],
-        )
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert (described["ModelApprovalStatus"], described["ApprovalDescription"]) == (
+        "Approved",
+        "approved by alice",
+    )
 
 
 # -- SQS ------------------------------------------------------------------------------------------
@@ -351,3 +342,150 @@ def test_a_token_answered_while_its_message_is_sent_resumes_the_task(
     described = task.result()
     assert described["status"] == "SUCCEEDED", described.get("error")
     assert json.loads(described["output"]) == {"answered": "early"}
+
+
+# -- strict mode ----------------------------------------------------------------------------------
+
+
+def _refused(call: Any, **params: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call(**params)
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ValidationException", error
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return str(error["Error"]["Message"])
+
+
+def _package_group(sagemaker: Any) -> str:
+    group = _name("model")
+    sagemaker.create_model_package_group(
+        ModelPackageGroupName=group,
+        Tags=[{"Key": "project", "Value": "mlops"}],  # groups take tags
+    )
+    return group
+
+
+def test_strict_mode_refuses_tags_on_a_package_created_in_a_group(emulator: Emulator) -> None:
+    """The release workflow's CreateCandidatePackage as it was before #18, replayed."""
+    sagemaker = aws_client("sagemaker", max_attempts=1)
+    group = _package_group(sagemaker)
+    message = _refused(
+        sagemaker.create_model_package,
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        CustomerMetadataProperties={"run_id": "1"},
+        Tags=[{"Key": "run_id", "Value": "1"}, {"Key": "validation", "Value": "pending"}],
+    )
+    assert "'Tags'" in message
+    assert "ModelPackageGroupName" in message
+    assert sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"] == []
+
+
+def test_strict_mode_refuses_tagging_a_package_version(emulator: Emulator) -> None:
+    """The workflow's old TagGoProd / TagRejected steps, replayed: versions take no tags."""
+    sagemaker = aws_client("sagemaker", max_attempts=1)
+    group = _package_group(sagemaker)
+    version = sagemaker.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval"
+    )["ModelPackageArn"]
+    message = _refused(
+        sagemaker.add_tags,
+        ResourceArn=version,
+        Tags=[{"Key": "deployment_status", "Value": "go_prod"}, {"Key": "validation", "Value": "validated"}],
+    )
+    assert "'ResourceArn'" in message
+    assert "CustomerMetadataProperties" in message
+    _refused(sagemaker.delete_tags, ResourceArn=version, TagKeys=["validation"])
+    group_arn = sagemaker.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupArn"]
+    sagemaker.add_tags(ResourceArn=group_arn, Tags=[{"Key": "team", "Value": "ml"}])  # a group: accepted
+
+
+def test_strict_mode_refuses_a_malformed_training_job_naming_the_members(emulator: Emulator) -> None:
+    """What botocore's client does not check (patterns, enums, maximums) the service does."""
+    sagemaker = aws_client("sagemaker", max_attempts=1)
+    message = _refused(
+        sagemaker.create_training_job,
+        TrainingJobName="rag-qa_run_1!",  # underscores and "!" are outside the name's pattern
+        AlgorithmSpecification={"TrainingInputMode": "File", "TrainingImage": "trainer:latest"},
+        RoleArn="arn:aws:iam::123456789012:role/training",
+        OutputDataConfig={"S3OutputPath": "s3://artifacts/out"},
+        ResourceConfig={"InstanceType": "ml.g5.huge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        HyperParameters={"epochs": "1", "x" * 257: "1"},  # a key above the 256 characters allowed
+    )
+    assert message.startswith("3 validation errors detected")
+    assert "'TrainingJobName' failed to satisfy constraint: Member must satisfy regular expression" in message
+    assert "'ResourceConfig.InstanceType' failed to satisfy constraint: Member must satisfy enum" in message
+    assert "'HyperParameters (key: xxx" in message
+    with pytest.raises(ClientError):  # and nothing was created
+        sagemaker.describe_training_job(TrainingJobName="rag-qa_run_1!")
+
+
+def test_strict_mode_refuses_what_exceeds_the_approval_description(emulator: Emulator) -> None:
+    sagemaker = aws_client("sagemaker", max_attempts=1)
+    group = _package_group(sagemaker)
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval"
+    )["ModelPackageArn"]
+    message = _refused(
+        sagemaker.update_model_package,
+        ModelPackageArn=arn,
+        ModelApprovalStatus="Rejected",
+        ApprovalDescription="rejected by alice: " + "x" * 1024,
+    )
+    assert "'ApprovalDescription'" in message
+    assert "less than or equal to 1024" in message
+    assert (
+        sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"]
+        == "PendingManualApproval"
+    )
+
+
+def test_strict_mode_covers_the_state_machines_aws_sdk_requests(emulator: Emulator) -> None:
+    """moto's ASL interpreter sends an aws-sdk task's request back to the server (its client's own
+    validation off): strict mode refuses it there, and the task fails with the service's error."""
+    sagemaker = aws_client("sagemaker", max_attempts=1)
+    group = _package_group(sagemaker)
+    definition = {
+        "StartAt": "CreateCandidatePackage",
+        "States": {
+            "CreateCandidatePackage": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
+                "Parameters": {
+                    "ModelPackageGroupName": group,
+                    "ModelApprovalStatus": "PendingManualApproval",
+                    "Tags": [{"Key": "validation", "Value": "pending"}],
+                },
+                "End": True,
+            }
+        },
+    }
+    sfn = aws_client("stepfunctions", max_attempts=1)
+    machine = sfn.create_state_machine(name=_name("strict"), definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    deadline = time.monotonic() + 30
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.2)
+    assert described["status"] == "FAILED"
+    history = sfn.get_execution_history(executionArn=execution)["events"]
+    [failed] = [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
+    assert "Value at 'Tags' failed to satisfy constraint" in failed["cause"]
+    assert "Status Code: 400" in failed["cause"]
+    assert sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"] == []
+
+
+def test_strict_mode_is_on_in_make_dev_and_make_test() -> None:
+    """`make dev` (mlops_devstack.stack) and the tests (the testkit's emulator fixture) start the same
+    Emulator, whose start installs the extension with strict mode; there is no switch to turn it off.
+    The tests above run on that fixture: its emulator refuses what AWS refuses."""
+    from moto.core.responses import BaseResponse
+
+    from mlops_devstack import emulator, stack
+    from mlops_testkit import servers
+
+    assert stack.Emulator is emulator.Emulator
+    assert servers.Emulator is emulator.Emulator
+    moto_ext.install()
+    assert BaseResponse.call_action.__module__ == moto_ext.__name__

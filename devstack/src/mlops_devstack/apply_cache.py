@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_devstack import moto_ext, recorder
+from mlops_devstack import moto_ext, recorder, strict
 from mlops_devstack.emulator import EMULATOR_CONFIG, FAKE_CREDENTIALS
 from mlops_devstack.recorder import EmulatorControl, RecordedRequest, ReplayError, dump_entries, load_entries
 from mlops_devstack.terraform import LocalStack, ProgressCallback, TerraformError
@@ -149,7 +149,7 @@ def cache_key(
     assert stack.mirror is not None
     for binary in stack.provider_binaries():
         inputs[f"provider {binary.relative_to(stack.mirror)}"] = str(binary.stat().st_size)
-    for module in (moto_ext, recorder):
+    for module in (moto_ext, strict, recorder):  # strict mode decides what the emulator accepts
         source = Path(str(module.__file__))
         inputs[f"mlops_devstack/{source.name}"] = _digest(source.read_bytes())
     for path in apply_inputs(terraform_root, stack.config_dir):

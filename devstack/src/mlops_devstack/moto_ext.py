@@ -12,8 +12,10 @@
    - SNS topics: Publish of the event as the message.
    A delivery that fails goes to the target's dead-letter queue when it has one, as on AWS; PutEvents
    itself still succeeds.
-3. SageMaker AddTags/ListTags/DeleteTags on model package ARNs (`.../model-package/<group>/<version>`),
-   which moto cannot resolve (it answers 500).
+3. SageMaker UpdateModelPackage changes only what the call names: moto replaced the package's
+   CustomerMetadataProperties with the call's (and cleared the approval status and description when
+   absent); AWS merges the properties (CustomerMetadataPropertiesToRemove removes). The release
+   workflow writes its verdict there, since package versions take no tags (strict mode refuses them).
 4. SQS returns a queue's RedrivePolicy as compact JSON, as AWS does: moto's `{"a": 1}` spacing makes
    Terraform see a change on every plan (and wait for it to propagate, 25 s a queue).
 5. A task token answered before its task waits for it. A `.waitForTaskToken` task with
@@ -22,6 +24,10 @@
    the task slept until the heartbeat timed out and then failed a run that had succeeded (seen in
    about one run in 300 of `bench/workflow_latency.py`). The heartbeat now starts awake when the
    outcome is already there.
+6. Strict mode (`mlops_devstack.strict`), always on: a request to a service the platform calls is
+   checked against botocore's model and the documented cross-field rules before moto sees it, and
+   refused as AWS refuses it (ValidationException, 400, naming the member). The emulator of `make dev`
+   and of the tests is the same `Emulator`, so both are strict.
 
 Each fix is written as the change moto itself would take (a backend/response method, a target kind),
 installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
@@ -60,9 +66,10 @@ def install() -> None:
         check_moto_version()
         _install_state_machine_actions()
         _install_event_targets()
-        _install_model_package_tags()
+        _install_model_package_update_merges()
         _install_compact_redrive_policy()
         _install_early_callback_wakes_heartbeat()
+        _install_strict_mode()
         _installed = True
 
 
@@ -310,30 +317,50 @@ def _install_event_targets() -> None:
 
 
 ################################################################################
-# 3. SageMaker: tags of model packages (versioned ARNs)
+# 3. SageMaker: UpdateModelPackage merges, as AWS does
 ################################################################################
 
 
-def _install_model_package_tags() -> None:
-    from moto.sagemaker.exceptions import ValidationError
+def _install_model_package_update_merges() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
 
-    moto_get_resource_from_arn = SageMakerModelBackend._get_resource_from_arn
+    moto_update_model_package = SageMakerModelBackend.update_model_package
 
-    def _get_resource_from_arn(self: Any, arn: str) -> Any:
-        resource_type, _, name = arn.split(":")[-1].partition("/")
-        if resource_type != "model-package":
-            return moto_get_resource_from_arn(self, arn)
-        # Model packages are kept by ARN; a versioned ARN has two path segments (group/version).
-        package = self.model_packages.get(self.model_package_name_mapping.get(arn, arn))
-        if package is None:
-            raise ValidationError(message=f"Could not find model-package with name {name}")
-        if package.tags is None:
-            package.tags = []
-        return package
+    def update_model_package(
+        self: Any,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        customer_metadata_properties_to_remove: list[str],
+        additional_inference_specifications_to_add: list[Any] | None,
+    ) -> str:
+        package = self.model_packages.get(
+            self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        )
+        if package is not None:
+            if model_approval_status is None:
+                model_approval_status = package.model_approval_status
+            if approval_description is None:
+                approval_description = package.approval_description
+            customer_metadata_properties = {
+                **(package.customer_metadata_properties or {}),
+                **(customer_metadata_properties or {}),
+            }
+        return str(
+            moto_update_model_package(
+                self,
+                model_package_arn,
+                model_approval_status,
+                approval_description,
+                customer_metadata_properties,
+                customer_metadata_properties_to_remove,
+                additional_inference_specifications_to_add,
+            )
+        )
 
     backend_class: Any = SageMakerModelBackend
-    backend_class._get_resource_from_arn = _get_resource_from_arn
+    backend_class.update_model_package = update_model_package
 
 
 ################################################################################
@@ -376,3 +403,81 @@ def _install_early_callback_wakes_heartbeat() -> None:
 
     endpoint_class: Any = CallbackEndpoint
     endpoint_class.setup_heartbeat_endpoint = setup_heartbeat_endpoint
+
+
+################################################################################
+# 6. Strict mode: requests checked as AWS checks them
+################################################################################
+
+
+def strict_check(response: Any) -> list[str]:
+    """The violations of the request `response` (a moto response object set up with its request)
+    is about to serve; empty when it is valid or its service is not one the platform calls."""
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.request import determine_request_protocol
+    from moto.core.utils import get_service_model
+
+    from mlops_devstack import strict
+
+    service = response.boto3_service_name
+    if service not in strict.STRICT_SERVICES:
+        return []
+    action = response._get_action()
+    if not action:
+        return []
+    request = response.normalized_request
+    service_model = get_service_model(service)
+    if action not in service_model.operation_names:
+        return []  # moto's own actions; AWS would answer UnknownOperation, moto answers it as well
+    operation = service_model.operation_model(action)
+    try:
+        protocol = determine_request_protocol(service_model, request.content_type)
+        params = PROTOCOL_PARSERS[protocol](operation).parse(
+            {
+                "method": request.method,
+                "values": request.values,
+                "headers": request.headers,
+                "body": request.data,
+                "url_path": request.path,
+                "url_params": getattr(response, "uri_match", None) or {},
+            }
+        )
+    except Exception as exc:  # a request moto's parser cannot read is moto's to answer, as before
+        log.warning("strict mode could not read %s %s: %s", service, action, exc)
+        return []
+    return strict.violations(service, operation, _plain(params))
+
+
+def _plain(value: Any) -> Any:
+    """The parser's mappings (moto's XFormedDict for query protocols) as plain dicts and lists."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _install_strict_mode() -> None:
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult, BaseResponse
+
+    from mlops_devstack import strict
+
+    class ValidationException(ServiceException):
+        code = "ValidationException"
+
+    moto_call_action = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        found = strict_check(self)
+        if not found:
+            return moto_call_action(self)
+        log.info("strict mode refused %s %s: %s", self.boto3_service_name, self._get_action(), found)
+        _, headers, body = self.serialized(ActionResult(ValidationException(strict.message(found))))
+        headers["status"] = "400"
+        headers, body = self._enrich_response(headers, body)  # the request id, as on every answer
+        return 400, headers, body
+
+    call_action.__doc__ = moto_call_action.__doc__
+    response_class: Any = BaseResponse
+    response_class.call_action = call_action

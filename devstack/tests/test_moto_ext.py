@@ -489,3 +489,34 @@ def test_strict_mode_is_on_in_make_dev_and_make_test() -> None:
     assert servers.Emulator is emulator.Emulator
     moto_ext.install()
     assert BaseResponse.call_action.__module__ == moto_ext.__name__
+
+
+@pytest.mark.parametrize("heartbeat_seconds", [None, 30])
+def test_stop_execution_aborts_the_execution_and_kills_its_token(
+    emulator: Emulator, heartbeat_seconds: int | None
+) -> None:
+    """moto only flagged its interpreter: the execution stayed RUNNING, went on waiting for its
+    token and took the answer. On AWS it is ABORTED at once and its token is dead."""
+    task = WaitingTask(emulator, "stopped", heartbeat_seconds=heartbeat_seconds)
+    sfn = aws_client("stepfunctions")
+
+    stopped = sfn.stop_execution(executionArn=task.execution_arn, error="Cancelled", cause="by a test")
+
+    described = sfn.describe_execution(executionArn=task.execution_arn)
+    assert described["status"] == "ABORTED"
+    assert described["stopDate"] == stopped["stopDate"]
+    with pytest.raises(ClientError) as refused:
+        sfn.send_task_success(taskToken=task.token, output="{}")
+    assert refused.value.response["Error"]["Code"] in DEAD_TOKEN_CODES
+    deadline = time.monotonic() + 5
+    while (events := _history_types(task.execution_arn))[-1] != "ExecutionAborted":
+        assert time.monotonic() < deadline, events
+        time.sleep(0.1)
+    assert events[-2] == "TaskSubmitted"  # the wait ended by the stop, not by a timeout or an answer
+    again = sfn.describe_execution(executionArn=task.execution_arn)
+    assert (again["status"], again["stopDate"]) == ("ABORTED", stopped["stopDate"])
+
+
+def _history_types(execution_arn: str) -> list[str]:
+    history = aws_client("stepfunctions").get_execution_history(executionArn=execution_arn)
+    return [event["type"] for event in history["events"]]

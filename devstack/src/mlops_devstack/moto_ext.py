@@ -28,6 +28,9 @@
    checked against botocore's model and the documented cross-field rules before moto sees it, and
    refused as AWS refuses it (ValidationException, 400, naming the member). The emulator of `make dev`
    and of the tests is the same `Emulator`, so both are strict.
+7. StopExecution aborts the execution, as on AWS: DescribeExecution says ABORTED with the stop date at
+   once, the task waiting for its token stops waiting, and an answer on that token is refused. moto
+   only flagged its interpreter, so the execution stayed RUNNING and kept waiting.
 
 Each fix is written as the change moto itself would take (a backend/response method, a target kind),
 installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
@@ -70,6 +73,7 @@ def install() -> None:
         _install_compact_redrive_policy()
         _install_early_callback_wakes_heartbeat()
         _install_strict_mode()
+        _install_stop_execution_aborts()
         _installed = True
 
 
@@ -481,3 +485,70 @@ def _install_strict_mode() -> None:
     call_action.__doc__ = moto_call_action.__doc__
     response_class: Any = BaseResponse
     response_class.call_action = call_action
+
+
+################################################################################
+# 7. Step Functions: StopExecution aborts the execution
+################################################################################
+
+
+def _install_stop_execution_aborts() -> None:
+    """moto's StopExecution only flagged the interpreter: DescribeExecution kept saying RUNNING and a
+    task waiting for its token went on waiting (and accepted the answer) until its heartbeat or
+    timeout. On AWS the execution is ABORTED at once, with its stop date, and its tokens are dead."""
+    from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerTimeout
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    moto_stop = Execution.stop
+    moto_reflect_execution_status = BaseExecutionWorkerCommunication._reflect_execution_status
+    moto_add_event = EventManager.add_event
+    moto_set_error = Environment.set_error
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        if self.exec_status != ExecutionStatus.RUNNING:
+            return  # an ended execution keeps its status and stop date
+        moto_stop(self, stop_date=stop_date, error=error, cause=cause)
+        self.exec_status = ExecutionStatus.ABORTED
+        self.stop_date = stop_date
+        env = self.exec_worker.env if self.exec_worker is not None else None
+        if env is None:
+            return
+        env.event_manager.aborted = True
+        # moto keeps its callback endpoints by token in a private dict; no public accessor lists them.
+        for endpoint in list(env.callback_pool_manager._pool.values()):
+            if endpoint.get_outcome() is None:
+                endpoint.report(CallbackConsumerTimeout())  # an answer on the token is refused
+                endpoint.interrupt_all()  # and the task waiting on it stops waiting
+
+    def reflect_execution_status(self: Any) -> None:
+        # The interpreter winds down after the stop and would stamp its own end: the stop stands.
+        stopped = self.execution.stop_date if self.execution.exec_status == ExecutionStatus.ABORTED else None
+        moto_reflect_execution_status(self)  # type: ignore[no-untyped-call]
+        if stopped is not None:
+            self.execution.exec_status = ExecutionStatus.ABORTED
+            self.execution.stop_date = stopped
+
+    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        # The interrupted task winds down as a timeout; on AWS the history of a stopped execution
+        # ends with ExecutionAborted alone.
+        if getattr(self, "aborted", False) and event_type != HistoryEventType.ExecutionAborted:
+            return int(context.last_published_event_id or 0)
+        return int(moto_add_event(self, context, event_type, *args, **kwargs))
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return  # the interrupted task's error does not turn the stopped program into a failed one
+        moto_set_error(self, error)
+
+    execution_class: Any = Execution
+    execution_class.stop = stop
+    environment_class: Any = Environment
+    environment_class.set_error = set_error
+    event_manager_class: Any = EventManager
+    event_manager_class.add_event = add_event
+    communication_class: Any = BaseExecutionWorkerCommunication
+    communication_class._reflect_execution_status = reflect_execution_status

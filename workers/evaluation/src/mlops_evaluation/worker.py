@@ -101,18 +101,26 @@ def evaluate(
         log.info("evaluating %d samples", len(rows))
         work_dir = settings.work_dir / f"run-{task.run_id}"
         files = fetch_candidate(task.model_id, task.artifact_uri, work_dir)
-        candidate = Candidate(files, device=settings.device)
-        prompts = candidate.prompt_ids([r.question for r in rows], [r.contexts for r in rows])
-        answers = candidate.generate(
-            prompts,
-            batch_size=settings.generation_batch_size,
-            max_new_tokens=settings.max_new_tokens,
-            max_input_tokens=settings.max_input_tokens,
-            cancel=cancel,
-            on_batch=lambda done, total: log.info("generated %d/%d answers", done, total),
-        )
-        del candidate
-        gc.collect()
+        # The collection after generation frees the model's reference cycles. Walking every object of
+        # the process with it held the GIL for seconds (over a million objects in a test process),
+        # long enough to starve the heartbeat thread past the task's HeartbeatSeconds: what exists now
+        # is set aside until then, so the collection walks only what the candidate allocated.
+        gc.freeze()
+        try:
+            candidate = Candidate(files, device=settings.device)
+            prompts = candidate.prompt_ids([r.question for r in rows], [r.contexts for r in rows])
+            answers = candidate.generate(
+                prompts,
+                batch_size=settings.generation_batch_size,
+                max_new_tokens=settings.max_new_tokens,
+                max_input_tokens=settings.max_input_tokens,
+                cancel=cancel,
+                on_batch=lambda done, total: log.info("generated %d/%d answers", done, total),
+            )
+            del candidate
+            gc.collect()
+        finally:
+            gc.unfreeze()
         outcome.timings["generation"] = time.monotonic() - started
 
         scoring_started = time.monotonic()

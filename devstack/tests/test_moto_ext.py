@@ -520,3 +520,37 @@ def test_stop_execution_aborts_the_execution_and_kills_its_token(
 def _history_types(execution_arn: str) -> list[str]:
     history = aws_client("stepfunctions").get_execution_history(executionArn=execution_arn)
     return [event["type"] for event in history["events"]]
+
+
+def _training_job(name: str) -> None:
+    aws_client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={
+            "TrainingImage": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/train:1",
+            "TrainingInputMode": "File",
+        },
+        RoleArn=ROLE,
+        OutputDataConfig={"S3OutputPath": "s3://outputs/jobs/"},
+        ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
+
+
+def test_stop_training_job_stops_a_job_in_progress_and_refuses_others(emulator: Emulator) -> None:
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker = aws_client("sagemaker")
+    running, ended = _name("running"), _name("ended")
+    _training_job(running)
+    _training_job(ended)  # moto's jobs complete at once
+    backend = sagemaker_backends["123456789012"][sagemaker.meta.region_name]
+    backend.training_jobs[running].training_job_status = "InProgress"
+
+    sagemaker.stop_training_job(TrainingJobName=running)
+
+    assert sagemaker.describe_training_job(TrainingJobName=running)["TrainingJobStatus"] == "Stopped"
+    for name, message in ((ended, "in status Completed"), (_name("unknown"), "Could not find")):
+        with pytest.raises(ClientError) as refused:
+            sagemaker.stop_training_job(TrainingJobName=name)
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert message in refused.value.response["Error"]["Message"]

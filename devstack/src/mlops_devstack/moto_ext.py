@@ -31,6 +31,8 @@
 7. StopExecution aborts the execution, as on AWS: DescribeExecution says ABORTED with the stop date at
    once, the task waiting for its token stops waiting, and an answer on that token is refused. moto
    only flagged its interpreter, so the execution stayed RUNNING and kept waiting.
+8. SageMaker StopTrainingJob, which moto lacks (cancelling a run stops its job): a job in progress
+   is Stopped, one that ended is refused and an unknown one is not found, as on AWS.
 
 Each fix is written as the change moto itself would take (a backend/response method, a target kind),
 installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
@@ -74,6 +76,7 @@ def install() -> None:
         _install_early_callback_wakes_heartbeat()
         _install_strict_mode()
         _install_stop_execution_aborts()
+        _install_stop_training_job()
         _installed = True
 
 
@@ -552,3 +555,35 @@ def _install_stop_execution_aborts() -> None:
     event_manager_class.add_event = add_event
     communication_class: Any = BaseExecutionWorkerCommunication
     communication_class._reflect_execution_status = reflect_execution_status
+
+
+################################################################################
+# 8. SageMaker: StopTrainingJob
+################################################################################
+
+
+def _install_stop_training_job() -> None:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def stop_training_job(self: Any, training_job_name: str) -> None:
+        self.describe_training_job(training_job_name)  # ValidationException for an unknown job, as AWS
+        job = self.training_jobs[training_job_name]
+        if job.training_job_status != "InProgress":
+            raise ValidationError(
+                message=f"The request was rejected because the training job is in status {job.training_job_status}."
+            )
+        # AWS goes through Stopping; moto's jobs take no time, so the stop does not either.
+        job.training_job_status = job.secondary_status = "Stopped"
+
+    def stop_training_job_action(self: Any) -> Any:
+        self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
+        return ActionResult({})
+
+    stop_training_job_action.__name__ = "stop_training_job"
+    backend_class: Any = SageMakerModelBackend
+    backend_class.stop_training_job = stop_training_job
+    response_class: Any = SageMakerResponse
+    response_class.stop_training_job = stop_training_job_action

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,14 @@ TIMEOUT_APPROVER = "timeout"  # what the workflow records as approver when nobod
 _APPROVAL_DESCRIPTION_MAX = 1024
 _APPROVER_MAX = 128
 WORKFLOW_COMMENT_MAX = _APPROVAL_DESCRIPTION_MAX - len("rejected by : ") - _APPROVER_MAX
+
+
+def registry_approver(actor: str) -> str:
+    """The approver as the workflow writes it into the package's CustomerMetadataProperties, whose
+    values SageMaker limits to letters, numbers, separators and `_.:/=+-@` (1-256 characters): a
+    signed link's "Ada Lovelace (signed link)" is written "Ada Lovelace signed link"."""
+    kept = "".join(c for c in actor if unicodedata.category(c)[0] in "LNZ" or c in "_.:/=+-@")
+    return " ".join(kept.split())[:256] or "unknown"
 
 
 def workflow_comment(comment: str | None) -> str:
@@ -277,6 +286,7 @@ async def decide(
     output = {
         "approved": decision.approved,
         "approver": decision.actor,
+        "registry_approver": registry_approver(decision.actor),
         "comment": workflow_comment(decision.comment),
     }
     try:

@@ -28,6 +28,7 @@ from mlops_api.ops.request_id import RequestIdMiddleware
 from mlops_api.ops.routes import router as ops_router
 from mlops_api.outbox.relay import relay_from_settings
 from mlops_api.registry.routes import router as registry_router
+from mlops_api.runs.aws_stopper import AwsRunStopper
 from mlops_api.runs.routes import router as runs_router
 from mlops_contracts.aws import aws_client
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.notify_outbox = lambda: None
+    app.state.run_stopper = AwsRunStopper(settings.aws_region)
     install_error_handlers(app)
     wire_domains(app)
     app.add_middleware(

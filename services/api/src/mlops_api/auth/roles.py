@@ -33,6 +33,7 @@ class Role(StrEnum):
 class Permission(StrEnum):
     READ = "read runs and datasets"
     LAUNCH_RUN = "launch runs"
+    CANCEL_RUN = "cancel runs"
     UPLOAD_DATASET = "upload datasets"
     UPDATE_STATUS = "change run status"
     RECORD_OUTCOME = "record the workflow's approval outcome (approved / rejected)"
@@ -45,15 +46,19 @@ class Permission(StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
-    Role.OPERATOR: frozenset({Permission.READ, Permission.LAUNCH_RUN, Permission.UPLOAD_DATASET}),
-    # Approvers only approve: separation of duties between who launches and who releases.
-    Role.APPROVER: frozenset({Permission.READ, Permission.APPROVE}),
+    Role.OPERATOR: frozenset(
+        {Permission.READ, Permission.LAUNCH_RUN, Permission.UPLOAD_DATASET, Permission.CANCEL_RUN}
+    ),
+    # Approvers only approve (separation of duties between who launches and who releases), and may
+    # stop a run they would not release.
+    Role.APPROVER: frozenset({Permission.READ, Permission.APPROVE, Permission.CANCEL_RUN}),
     # Admins approve only where ADMIN_MAY_APPROVE is set (see `permissions_of`); the workers'
     # permissions belong to the workers' keys.
     Role.ADMIN: frozenset(
         {
             Permission.READ,
             Permission.LAUNCH_RUN,
+            Permission.CANCEL_RUN,
             Permission.UPLOAD_DATASET,
             Permission.APPROVE,
             Permission.MANAGE_KEYS,

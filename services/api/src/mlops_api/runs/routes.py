@@ -11,10 +11,11 @@ from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.deps import get_autocommit_engine, get_session
 from mlops_api.errors import NotFound
-from mlops_api.runs import result_uris, samples, service
+from mlops_api.runs import cancel, result_uris, samples, service
 from mlops_api.runs.page import run_page_json
 from mlops_api.runs.schemas import (
     MODEL_NAME_PATTERN,
+    CancelIn,
     ClaimIn,
     ClaimOut,
     RunCreate,
@@ -133,6 +134,37 @@ async def change_status(
     if changed:
         request.app.state.notify_outbox()
     response.headers["X-Status-Changed"] = "true" if changed else "false"
+    return RunOut.model_validate(run)
+
+
+def run_stopper(request: Request) -> cancel.RunStopper:
+    """Stops a cancelled run's AWS work (mlops_api.runs.aws_stopper; put on the app by create_app)."""
+    stopper: cancel.RunStopper = request.app.state.run_stopper
+    return stopper
+
+
+@router.post(
+    "/{run_id}/cancel",
+    response_model=RunOut,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+    summary="Cancel an active run: stops its workflow execution and training job, closes its approval, "
+    "rejects its candidate package (idempotent; 409 on a run that ended otherwise)",
+)
+async def cancel_run(
+    run_id: RunId,
+    request: Request,
+    response: Response,
+    session: Session,
+    hooks: StatusHooks,
+    stopper: Annotated[cancel.RunStopper, Depends(run_stopper)],
+    principal: Annotated[Principal, Depends(require(Permission.CANCEL_RUN))],
+    body: CancelIn | None = None,
+) -> RunOut:
+    reason = body.reason if body is not None else None
+    run, cancelled_now = await cancel.cancel(session, run_id, reason, principal, hooks, stopper)
+    if cancelled_now:
+        request.app.state.notify_outbox()
+    response.headers["X-Status-Changed"] = "true" if cancelled_now else "false"
     return RunOut.model_validate(run)
 
 

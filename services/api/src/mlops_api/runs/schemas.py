@@ -96,6 +96,14 @@ class StatusChange(BaseModel):
     data: JsonObject = Field(default_factory=dict)
 
 
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text | None = Field(
+        default=None, max_length=1000, description="Why the run is cancelled (on its timeline)"
+    )
+
+
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -34,6 +34,7 @@ EXPECTED: dict[str, set[str]] = {
     "mlops-api-role": {
         "events:PutEvents", "events:DescribeEventBus",
         "states:SendTaskSuccess", "states:SendTaskFailure", "states:DescribeExecution",
+        "states:StopExecution", "sagemaker:StopTrainingJob", "sagemaker:Search", "sagemaker:UpdateModelPackage",
         "secretsmanager:GetSecretValue",
         "sagemaker:ListModelPackageGroups", "sagemaker:ListModelPackages",
         "sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
@@ -85,6 +86,7 @@ STAR_ALLOWED: dict[str, set[str]] = {
     "mlops-api-role": {
         "states:SendTaskSuccess", "states:SendTaskFailure",  # the task token is the authorization
         "sagemaker:ListModelPackageGroups", "sagemaker:ListModelPackages",
+        "sagemaker:Search",  # finds a cancelled run's training job by its tags
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
     },
     "mlops-api-ecr-access": {"ecr:GetAuthorizationToken"},

@@ -16,7 +16,7 @@ locals {
 
 # App Runner: the API (mlops-api-role)
 data "aws_iam_policy_document" "api" {
-  #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions: states:SendTask* (authorized by the task token), sagemaker:ListModelPackage(Group)s, X-Ray writes; tests/infra/test_prod_iam.py lists them
+  #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions: states:SendTask* (authorized by the task token), sagemaker:ListModelPackage(Group)s, sagemaker:Search, X-Ray writes; tests/infra/test_prod_iam.py lists them
   statement {
     sid       = "PublishOutboxEvents"
     actions   = ["events:PutEvents", "events:DescribeEventBus"]
@@ -34,6 +34,32 @@ data "aws_iam_policy_document" "api" {
     sid       = "ReconcileRuns"
     actions   = ["states:DescribeExecution"]
     resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+  }
+
+  # POST /runs/{id}/cancel (mlops_api.runs.aws_stopper) stops the run's execution and training job
+  # and rejects its candidate package; it finds the job by its tags (Search has no resource ARN).
+  statement {
+    sid       = "CancelRunExecutions"
+    actions   = ["states:StopExecution"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+  }
+
+  statement {
+    sid       = "CancelRunTrainingJobs"
+    actions   = ["sagemaker:StopTrainingJob"]
+    resources = ["${local.arn}:sagemaker:${local.region_acc}:training-job/*"]
+  }
+
+  statement {
+    sid       = "FindRunTrainingJobs"
+    actions   = ["sagemaker:Search"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "RejectCancelledCandidates"
+    actions   = ["sagemaker:UpdateModelPackage"]
+    resources = module.sagemaker.model_registry_arns
   }
 
   statement {

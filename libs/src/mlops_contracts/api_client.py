@@ -260,6 +260,12 @@ class ApiClient:
         result: dict[str, Any] = self._json("POST", "/runs", json=body)
         return result
 
+    def cancel_run(self, run_id: int, reason: str | None = None) -> dict[str, Any]:
+        """Cancel an active run (operator or approver role); returns the run, `cancelled`. A repeat
+        answers the same run; a run that ended otherwise is an ApiError 409 naming its status."""
+        result: dict[str, Any] = self._json("POST", f"/runs/{run_id}/cancel", json={"reason": reason or None})
+        return result
+
     def claim_run(self, run_id: int, execution_arn: str) -> bool:
         """Claim a pending run for a workflow execution; True when this execution owns the run."""
         result: dict[str, Any] = self._json(

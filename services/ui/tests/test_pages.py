@@ -356,3 +356,34 @@ def test_every_page_renders_for_every_role(app, clients: Clients, datasets: dict
             at: AppTest = app(role, page)
             kit.no_exception(at)
             assert not at.error, (role, page, [e.value for e in at.error])
+
+
+def test_an_operator_cancels_an_active_run_after_a_confirmation(
+    app, clients: Clients, datasets: dict[str, int], kit
+) -> None:
+    run_id = kit.new_run(clients, datasets)
+    kit.move(clients, run_id, "training")
+    cancel_button = f"cancel_run_{run_id}"
+
+    at = app("viewer", "views/run_detail.py", id=str(run_id))
+    kit.no_exception(at)
+    assert cancel_button not in [b.key for b in at.button]
+
+    at = app("operator", "views/run_detail.py", id=str(run_id))
+    at.button(key=cancel_button).click().run()
+    assert "Cancel run" in at.warning[0].value
+    assert "cannot be undone" in at.warning[0].value
+    at.button(key=f"keep_run_{run_id}").click().run()  # changed their mind: nothing happened
+    with clients.as_("viewer") as viewer:
+        assert viewer.get(f"/runs/{run_id}").json()["status"] == "training"
+
+    at.button(key=cancel_button).click().run()
+    at.text_input(key=f"cancel_run_reason_{run_id}").input("wrong base model")
+    at.button(key=f"confirm_cancel_run_{run_id}").click().run()
+    kit.no_exception(at)
+    with clients.as_("viewer") as viewer:
+        run = viewer.get(f"/runs/{run_id}").json()
+    assert run["status"] == "cancelled"
+    assert run["status_reason"].endswith(": wrong base model")
+    assert f"Run #{run_id} cancelled" in at.success[0].value
+    assert cancel_button not in [b.key for b in at.button]  # an ended run has no Cancel button

@@ -153,6 +153,7 @@ def can(permission: str) -> bool:
 CAN_LAUNCH = "launch runs"
 CAN_UPLOAD = "upload datasets"
 CAN_APPROVE = "approve or reject runs"
+CAN_CANCEL = "cancel runs"
 
 
 def show_error(exc: ApiError, what: str = "") -> None:

@@ -530,6 +530,49 @@ def decision_section(client: ApiClient, run: dict[str, Any], approval: dict[str,
             st.rerun()
 
 
+# --- cancel ----------------------------------------------------------------------------------------
+
+
+def cancel_section(client: ApiClient, run: dict[str, Any]) -> None:
+    """A Cancel button for an active run, to those who may cancel, behind a confirmation."""
+    if run["status"] not in ui.ACTIVE or not ui.can(ui.CAN_CANCEL):
+        return
+    run_id = run["id"]
+    pending_key = f"cancel_run_pending_{run_id}"
+    if not st.session_state.get(pending_key):
+        if st.button("Cancel run", icon=":material/stop_circle:", key=f"cancel_run_{run_id}"):
+            st.session_state[pending_key] = True
+            st.rerun()
+        return
+    with st.container(border=True):
+        st.warning(
+            f"Cancel run #{run_id} ({run['model_name']})? Its workflow and training job are stopped, its "
+            "approval links stop working and its candidate model package becomes **Rejected**. "
+            "This cannot be undone.",
+            icon=":material/warning:",
+        )
+        reason = st.text_input("Reason", key=f"cancel_run_reason_{run_id}", max_chars=1000)
+        yes, no, _ = st.columns([1, 1, 4])
+        confirmed = yes.button(
+            "Confirm cancel", type="primary", key=f"confirm_cancel_run_{run_id}", width="stretch"
+        )
+        if no.button("Keep running", key=f"keep_run_{run_id}", width="stretch"):
+            st.session_state.pop(pending_key, None)
+            st.rerun()
+        if confirmed:
+            st.session_state.pop(pending_key, None)
+            try:
+                with st.spinner("Cancelling the run and stopping its workflow…"):
+                    cancelled = client.cancel_run(run_id, reason.strip() or None)
+            except ApiError as exc:
+                ui.show_error(exc, "The run was not cancelled")
+                return
+            st.session_state[FLASH] = (
+                f"Run #{run_id} {cancelled['status']}: {cancelled.get('status_reason')}."
+            )
+            st.rerun()
+
+
 # --- the page --------------------------------------------------------------------------------------
 
 
@@ -582,6 +625,7 @@ def render() -> None:
         st.success(flash, icon=":material/check_circle:")
 
     decision_section(client, run, approval)
+    cancel_section(client, run)
 
     loaded_status = run["status"]
     active = loaded_status in ui.ACTIVE

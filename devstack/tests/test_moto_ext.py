@@ -485,8 +485,8 @@ def test_strict_mode_is_on_in_make_dev_and_make_test() -> None:
     from mlops_devstack import emulator, stack
     from mlops_testkit import servers
 
-    assert stack.Emulator is emulator.Emulator
-    assert servers.Emulator is emulator.Emulator
+    assert vars(stack)["Emulator"] is emulator.Emulator
+    assert vars(servers)["Emulator"] is emulator.Emulator
     moto_ext.install()
     assert BaseResponse.call_action.__module__ == moto_ext.__name__
 

@@ -217,7 +217,7 @@ def test_cancel_stops_the_training_job_and_rejects_the_candidate(
     clients: Clients, training_job_and_candidate: tuple[int, str, str]
 ) -> None:
     run_id, job, package = training_job_and_candidate
-    assert cancel(clients, run_id, reason="out of budget").status_code == 200
+    assert cancel(clients, run_id, reason="out of\nbudget").status_code == 200  # the description is one line
 
     sagemaker = aws_client("sagemaker")
     assert sagemaker.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] in (

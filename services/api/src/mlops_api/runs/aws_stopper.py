@@ -30,6 +30,11 @@ def _refused(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def one_line(text: str) -> str:
+    """ApprovalDescription's pattern is `.*` (one line): a reason's line breaks become spaces."""
+    return " ".join(text.split())
+
+
 class AwsRunStopper:
     def __init__(self, region: str | None) -> None:
         self._region = region
@@ -101,7 +106,9 @@ class AwsRunStopper:
         sagemaker.update_model_package(
             ModelPackageArn=arn,
             ModelApprovalStatus="Rejected",
-            ApprovalDescription=cancel_reason(target.cancelled_by, target.reason)[:_APPROVAL_DESCRIPTION_MAX],
+            ApprovalDescription=one_line(cancel_reason(target.cancelled_by, target.reason))[
+                :_APPROVAL_DESCRIPTION_MAX
+            ],
             CustomerMetadataProperties={"deployment_status": "cancelled", "validation": "cancelled"},
         )
         return StopOutcome("UpdateModelPackage", "done", f"{arn} Rejected")

@@ -234,3 +234,20 @@ def test_cancel_stops_the_training_job_and_rejects_the_candidate(
     assert (steps["StopTrainingJob"]["outcome"], steps["StopTrainingJob"]["detail"]) == ("done", job)
     assert steps["UpdateModelPackage"]["outcome"] == "done"
     assert json.dumps(steps)  # what the dashboard shows is plain JSON
+
+
+def test_a_stop_that_fails_is_on_the_timeline_and_the_cancel_stands(
+    clients: Clients, datasets: dict[str, int]
+) -> None:
+    gone = "arn:aws:states:eu-west-1:123456789012:execution:deleted-machine:run-gone"
+    run_id = run_in(clients, datasets, "training", execution_arn=gone)
+
+    assert cancel(clients, run_id).status_code == 200
+
+    run = run_of(clients, run_id)
+    assert run["status"] == "cancelled"
+    step = cleanup_steps(run)["StopExecution"]
+    assert step["outcome"] == "failed"
+    assert step["detail"].startswith(("ExecutionDoesNotExist", "StateMachineDoesNotExist"))
+    [cleanup] = [e for e in run["timeline"] if e["event_type"] == "run.cancel_cleanup"]
+    assert cleanup["reason"].startswith("could not stop everything, finish by hand: StopExecution: ")

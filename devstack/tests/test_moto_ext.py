@@ -554,3 +554,17 @@ def test_stop_training_job_stops_a_job_in_progress_and_refuses_others(emulator: 
             sagemaker.stop_training_job(TrainingJobName=name)
         assert refused.value.response["Error"]["Code"] == "ValidationException"
         assert message in refused.value.response["Error"]["Message"]
+
+
+def test_strict_mode_checks_s3_too(emulator: Emulator) -> None:
+    """S3 is served by moto's own dispatch; strict mode checks it there and answers as S3 does."""
+    s3 = aws_client("s3", max_attempts=1)
+    bucket = _name("strict")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=bucket, Key="runs/1/result.json", Body=b"{}", Metadata={"sha256": "0" * 64})
+    with pytest.raises(ClientError) as caught:
+        s3.put_object(Bucket=bucket, Key="runs/1/other.json", Body=b"{}", StorageClass="FAST")
+    error = caught.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidArgument", 400)
+    assert "Value at 'StorageClass' failed to satisfy constraint" in error["Error"]["Message"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["runs/1/result.json"]

@@ -488,6 +488,32 @@ def _install_strict_mode() -> None:
     call_action.__doc__ = moto_call_action.__doc__
     response_class: Any = BaseResponse
     response_class.call_action = call_action
+    _install_strict_s3()
+
+
+def _install_strict_s3() -> None:
+    """S3 does not go through BaseResponse.call_action: moto's S3Response serves buckets and keys
+    itself, and answers the S3ClientError its handlers raise. S3 answers an invalid parameter with
+    InvalidArgument (400), not ValidationException."""
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    from mlops_devstack import strict
+
+    def checked(moto_handler: Callable[..., Any]) -> Callable[..., Any]:
+        def handler(self: Any, request: Any, full_url: str) -> Any:
+            found = strict_check(self)
+            if found:
+                log.info("strict mode refused s3 %s: %s", self._get_action(), found)
+                raise S3ClientError("InvalidArgument", strict.message(found))
+            return moto_handler(self, request, full_url)
+
+        handler.__name__ = moto_handler.__name__
+        return handler
+
+    s3_class: Any = S3Response
+    s3_class._bucket_response = checked(S3Response._bucket_response)
+    s3_class._key_response = checked(S3Response._key_response)
 
 
 ################################################################################

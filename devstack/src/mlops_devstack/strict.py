@@ -19,9 +19,8 @@ import regex  # type: ignore[import-untyped]
 from botocore.model import OperationModel, Shape
 from botocore.validate import ParamValidator, ValidationErrors
 
-# The services the platform calls and their boto3 names. S3 is served by moto's own dispatch, not
-# through the generic one hooked here (see install()): its requests are not checked yet.
-STRICT_SERVICES = frozenset({"sagemaker", "stepfunctions", "events", "sqs", "sns", "secretsmanager"})
+# The services the platform calls, by their boto3 names.
+STRICT_SERVICES = frozenset({"sagemaker", "stepfunctions", "events", "sqs", "sns", "secretsmanager", "s3"})
 
 _MODEL_PACKAGE_VERSION_ARN = re.compile(r"^arn:[^:]+:sagemaker:[^:]*:\d*:model-package/[^/]+/\d+$")
 

@@ -166,6 +166,7 @@ def test_approve_through_the_api_answers_the_task_token(
     assert json.loads(execution["output"]) == {
         "approved": True,
         "approver": approver_name,
+        "registry_approver": approver_name,
         "comment": "scores look right",
     }
 
@@ -223,6 +224,7 @@ def test_reject_through_the_api_needs_a_comment(
     assert json.loads(execution["output"]) == {
         "approved": False,
         "approver": admin_name,
+        "registry_approver": admin_name,
         "comment": "context recall regressed",
     }
     last = audit(clients, run_id)[-1]
@@ -445,6 +447,7 @@ def test_approve_link_shows_a_page_and_only_the_confirming_post_decides(
     assert json.loads(execution["output"]) == {
         "approved": True,
         "approver": "Alice Martin (signed link)",
+        "registry_approver": "Alice Martin signed link",  # in the alphabet of SageMaker's metadata
         "comment": "Good to go",
     }
     trail = audit(clients, run_id)
@@ -475,6 +478,7 @@ def test_reject_link_needs_a_comment(
     assert json.loads(execution["output"]) == {
         "approved": False,
         "approver": "Bob (signed link)",
+        "registry_approver": "Bob signed link",
         "comment": "<script>alert(1)</script> hallucinates",
     }
     assert approval_row(db, run_id)["status"] == "rejected"

@@ -23,6 +23,7 @@ def test_me_names_the_key_and_its_role(clients: Clients) -> None:
     with clients.as_("approver") as approver:
         assert approver.get("/me").json()["permissions"] == [
             "read runs and datasets",
+            "cancel runs",
             "approve or reject runs",
         ]
     with clients.anonymous() as anonymous:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mlops_contracts.aws import aws_client
-from mlops_testkit.api import AwsFixture, Clients, run_body
+from mlops_testkit.api import AwsFixture, Clients, approval_request, run_at
 from mlops_testkit.servers import WaitingTask
 
 SIGNING_SECRET = "mlops/approval-signing-key"
@@ -46,14 +46,7 @@ def stop_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def run_in(
     clients: Clients, datasets: dict[str, int], *statuses: str, execution_arn: str | None = None
 ) -> int:
-    with clients.as_("operator") as op:
-        run_id = int(op.post("/runs", json=run_body(datasets, model_name=MODEL)).json()["id"])
-    with clients.as_("projector") as projector:
-        for status in statuses:
-            body = {"status": status, **({"execution_arn": execution_arn} if execution_arn else {})}
-            changed = projector.patch(f"/runs/{run_id}/status", json=body)
-            assert changed.status_code == 200, changed.text
-    return run_id
+    return run_at(clients, datasets, *statuses, execution_arn=execution_arn, model_name=MODEL)
 
 
 def cancel(
@@ -120,17 +113,7 @@ def test_cancel_while_awaiting_approval_aborts_the_execution_and_kills_the_links
     arn = waiting_task.execution_arn
     run_id = run_in(clients, datasets, "evaluating", "awaiting_approval", execution_arn=arn)
     with clients.as_("approval-worker") as worker:
-        registered = worker.post(
-            f"/runs/{run_id}/approvals",
-            json={
-                "task_token": waiting_task.token,
-                "execution_arn": arn,
-                "ml_score": 0.8,
-                "scores": {"faithfulness": 0.8},
-                "ml_score_threshold": 0.7,
-                "timeout_seconds": 3600,
-            },
-        )
+        registered = worker.post(f"/runs/{run_id}/approvals", json=approval_request(waiting_task.token, arn))
     assert registered.status_code == 201, registered.text
     link = httpx.URL(registered.json()["approve_url"]).path
 

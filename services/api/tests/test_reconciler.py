@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from mlops_contracts.aws import aws_client
-from mlops_testkit.api import ApiServer, AwsFixture, Clients, run_body, start_api
+from mlops_testkit.api import ApiServer, AwsFixture, Clients, approval_request, run_at, start_api
 from mlops_testkit.servers import WaitingTask
 
 PERIOD = 1.0
@@ -38,18 +38,6 @@ def reconciling(
     server.stop()
 
 
-def run_in(clients: Clients, datasets: dict[str, int], execution_arn: str, *statuses: str) -> int:
-    with clients.as_("operator") as op:
-        run_id = int(op.post("/runs", json=run_body(datasets)).json()["id"])
-    with clients.as_("service") as svc:
-        for status in statuses:
-            changed = svc.patch(
-                f"/runs/{run_id}/status", json={"status": status, "execution_arn": execution_arn}
-            )
-            assert changed.status_code == 200, changed.text
-    return run_id
-
-
 def run_of(clients: Clients, run_id: int) -> dict[str, Any]:
     with clients.as_("viewer") as viewer:
         return dict(viewer.get(f"/runs/{run_id}").json())
@@ -68,7 +56,7 @@ def wait_until_failed(clients: Clients, run_id: int, within: float) -> tuple[dic
 def test_a_run_whose_execution_was_deleted_fails_within_one_period(
     reconciling: Clients, datasets: dict[str, int], waiting_task: WaitingTask
 ) -> None:
-    run_id = run_in(reconciling, datasets, waiting_task.execution_arn, "training")
+    run_id = run_at(reconciling, datasets, "training", execution_arn=waiting_task.execution_arn)
     sfn = aws_client("stepfunctions")
     machine = sfn.describe_execution(executionArn=waiting_task.execution_arn)["stateMachineArn"]
     sfn.delete_state_machine(stateMachineArn=machine)  # what a reset emulator or a deleted stack leaves
@@ -85,19 +73,9 @@ def test_an_execution_that_ended_silently_fails_the_run_and_closes_its_approval(
     reconciling: Clients, datasets: dict[str, int], waiting_task: WaitingTask, db: psycopg.Connection[Any]
 ) -> None:
     arn = waiting_task.execution_arn
-    run_id = run_in(reconciling, datasets, arn, "evaluating", "awaiting_approval")
-    with reconciling.as_("service") as svc:
-        registered = svc.post(
-            f"/runs/{run_id}/approvals",
-            json={
-                "task_token": waiting_task.token,
-                "execution_arn": arn,
-                "ml_score": 0.8,
-                "scores": {"faithfulness": 0.8},
-                "ml_score_threshold": 0.7,
-                "timeout_seconds": 3600,
-            },
-        )
+    run_id = run_at(reconciling, datasets, "evaluating", "awaiting_approval", execution_arn=arn)
+    with reconciling.as_("approval-worker") as worker:
+        registered = worker.post(f"/runs/{run_id}/approvals", json=approval_request(waiting_task.token, arn))
     assert registered.status_code == 201, registered.text
     # the execution fails and its run.failed event never reaches the projector
     aws_client("stepfunctions").send_task_failure(
@@ -126,7 +104,7 @@ def test_an_execution_that_ended_silently_fails_the_run_and_closes_its_approval(
 def test_a_run_whose_execution_still_runs_is_left_alone(
     reconciling: Clients, datasets: dict[str, int], waiting_task: WaitingTask
 ) -> None:
-    run_id = run_in(reconciling, datasets, waiting_task.execution_arn, "training")
+    run_id = run_at(reconciling, datasets, "training", execution_arn=waiting_task.execution_arn)
     time.sleep(PERIOD * 3)
     assert run_of(reconciling, run_id)["status"] == "training"
     with httpx.Client(base_url=reconciling.base_url) as anonymous:

@@ -209,6 +209,37 @@ def upload(client: httpx.Client, name: str, kind: str, content: bytes) -> httpx.
     )
 
 
+def run_at(
+    clients: Clients,
+    datasets: dict[str, int],
+    *statuses: str,
+    execution_arn: str | None = None,
+    **overrides: Any,
+) -> int:
+    """A new run moved through `statuses` by the projector (with the execution that owns it)."""
+    with clients.as_("operator") as op:
+        run_id = int(op.post("/runs", json=run_body(datasets, **overrides)).json()["id"])
+    with clients.as_("projector") as projector:
+        for status in statuses:
+            body = {"status": status, **({"execution_arn": execution_arn} if execution_arn else {})}
+            changed = projector.patch(f"/runs/{run_id}/status", json=body)
+            assert changed.status_code == 200, changed.text
+    return run_id
+
+
+def approval_request(task_token: str, execution_arn: str, **overrides: Any) -> dict[str, Any]:
+    """The body the approval worker registers a workflow's wait with (POST /runs/{id}/approvals)."""
+    return {
+        "task_token": task_token,
+        "execution_arn": execution_arn,
+        "ml_score": 0.8,
+        "scores": {"faithfulness": 0.8},
+        "ml_score_threshold": 0.7,
+        "timeout_seconds": 3600,
+        **overrides,
+    }
+
+
 def run_body(datasets: dict[str, int], **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model_name": "mistral-7b-rag-qa",

@@ -40,7 +40,8 @@ def release_factory(
             "APPROVAL_SIGNING_KEY": SIGNING_KEY,
             "OUTBOX_POLL_SECONDS": "0.1",
         }
-        api = start_api(database, str(tmp), access_log=True, **api_env)  # tokens must not reach it
+        # with its access log on, as in production: no approval token may reach it
+        api = start_api(database, str(tmp), access_log=True, **api_env)
         with psycopg.connect(libpq(database), autocommit=True) as conn:
             keys = {
                 role: make_key(conn, role)

@@ -41,7 +41,7 @@ def restart_api(release: Release, tmp: Path) -> None:
     release.api.process.wait(timeout=10)
     time.sleep(1.0)  # clients meet a closed port for a while
     env = {**release.stack.env, "APPROVAL_SIGNING_KEY": SIGNING_KEY, "OUTBOX_POLL_SECONDS": "0.1"}
-    release.api = start_api(release.database_url, str(tmp), port=port, **env)
+    release.api = start_api(release.database_url, str(tmp), port=port, access_log=True, **env)
 
 
 def launch_all(release: Release, prefix: str) -> tuple[list[int], int]:

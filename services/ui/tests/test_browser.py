@@ -286,6 +286,9 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
     nav(page, "Datasets")
     shoot(page, "11-datasets")
     nav(page, "Models")
+    # other tests' groups share the emulator: pick this run's model in the page's selector
+    page.get_by_role("combobox", name="Model").click()
+    page.get_by_role("option", name=group, exact=True).click()
     expect(page.get_by_text(f"Versions of {group}")).to_be_visible()
     shoot(page, "12-models")
     nav(page, "Launch")

@@ -112,6 +112,7 @@ def test_an_approval_request_becomes_a_teams_card_whose_link_decides(
     assert json.loads(execution["output"]) == {
         "approved": True,
         "approver": "Alice (signed link)",
+        "registry_approver": "Alice signed link",
         "comment": "",
     }
 

@@ -92,17 +92,19 @@ def test_timed_out_samples_fail_closed(
     simulated: tuple[Any, list[SimulatedBedrock]], slow: int, passes: bool
 ) -> None:
     client, attached = simulated
-    sim = SimulatedBedrock(latency_seconds=0.01, rpm=60_000, tpm=60_000_000, slow_prompts={"SLOWQ": 2.0})
+    # A budget of seconds, not of one: inside the whole suite's process (`make test`) the fast samples
+    # took up to 1.7 s each, where alone they take a tenth of that.
+    sim = SimulatedBedrock(latency_seconds=0.01, rpm=60_000, tpm=60_000_000, slow_prompts={"SLOWQ": 8.0})
     attached.append(sim)
     sim.attach(client)
     judge = build_bedrock_judge(settings(JUDGE_RPM=60_000, JUDGE_TPM=60_000_000), runtime_client=client)
     samples = [sample(i, "SLOWQ what is it?" if i < slow else None) for i in range(10)]
 
-    results = score_samples(samples, judge, concurrency=10, timeout=1.0)
+    results = score_samples(samples, judge, concurrency=10, timeout=4.0)
 
     timed_out = [r for r in results if r.timed_out]
     assert len(timed_out) == slow
-    assert all(r.errors == ["timed out after 1s"] and not r.scored for r in timed_out)
+    assert all(r.errors == ["timed out after 4s"] and not r.scored for r in timed_out)
     rows = [r.scores for r in results]
     if passes:  # 9 of 10 scored: exactly the minimum coverage
         verdict = decide(rows, weights=DEFAULT_WEIGHTS, threshold=0.0, min_coverage=0.9)
@@ -111,7 +113,7 @@ def test_timed_out_samples_fail_closed(
         with pytest.raises(EvaluationError) as caught:
             decide(rows, weights=DEFAULT_WEIGHTS, threshold=0.0, min_coverage=0.9)
         assert caught.value.code == "Evaluation.CoverageTooLow"
-    time.sleep(1.2)  # the abandoned slow calls finish before the client is detached
+    time.sleep(4.2)  # the abandoned slow calls finish before the client is detached
 
 
 def test_limiter_paces_requests_and_tokens() -> None:

@@ -4,6 +4,7 @@ task token; the SageMaker backend's requests are checked against botocore's shap
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -161,6 +162,21 @@ def test_sagemaker_request_has_the_seeds_parameters(monkeypatch: pytest.MonkeyPa
     assert request["HyperParameters"]["model_id"] == "mistralai/Mistral-7B-v0.1"
     assert request["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/"
     assert {"Key": "run_id", "Value": "7"} in request["Tags"]
+    # the training worker's metric lines become SageMaker metrics (charts, FinalMetricDataList)
+    definitions = request["AlgorithmSpecification"]["MetricDefinitions"]
+    assert {d["Name"] for d in definitions} >= {"train:loss", "train:learning_rate", "train:epoch"}
+    line = "[metrics] step=20 epoch=0.500 train_loss=1.2345 learning_rate=1.900e-04 grad_norm=0.4321"
+    scraped = {}
+    for d in definitions:
+        found = re.search(d["Regex"], line)
+        if found:
+            scraped[d["Name"]] = found.group(1)
+    assert scraped == {
+        "train:loss": "1.2345",
+        "train:learning_rate": "1.900e-04",
+        "train:grad_norm": "0.4321",
+        "train:epoch": "0.500",
+    }
 
 
 def _stub_describe(stub: Stubber, status: str, **extra: Any) -> None:

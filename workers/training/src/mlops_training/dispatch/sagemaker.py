@@ -14,6 +14,7 @@ from mlops_contracts.aws import aws_client
 from mlops_contracts.settings import PlatformSettings
 from mlops_contracts.task_tokens import TaskToken
 from mlops_training.dispatch.messages import TrainingOutcome, TrainingTask, split_s3_uri
+from mlops_training.metrics import METRIC_DEFINITIONS
 
 TOKEN_OBJECT = "task-token.json"  # noqa: S105 (an object name, not a secret)
 
@@ -49,7 +50,12 @@ def create_job_request(task: TrainingTask, settings: SageMakerSettings) -> dict[
         environment["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
     return {
         "TrainingJobName": job_name(task),
-        "AlgorithmSpecification": {"TrainingImage": settings.training_image, "TrainingInputMode": "File"},
+        "AlgorithmSpecification": {
+            "TrainingImage": settings.training_image,
+            "TrainingInputMode": "File",
+            # SageMaker scrapes the job's `[metrics]` lines into its charts and FinalMetricDataList
+            "MetricDefinitions": METRIC_DEFINITIONS,
+        },
         "RoleArn": settings.training_role_arn,
         "HyperParameters": task.sagemaker_hyperparameters(),
         "InputDataConfig": [

@@ -234,6 +234,11 @@ def test_run_detail_shows_everything_and_an_approver_approves(
     assert f"Run #{run_id} approved by approver" in at.success[0].value
     assert at.metric[3].value == "Approved"
     assert "**Approved** by approver" in at.success[1].value
+    # the run is still awaiting_approval until the workflow's verdict reaches it; the header says
+    # what the decision box says, never "Awaiting approval" beside "Approved"
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    assert badges[0] == ":green-badge[:material/verified: Approved]", badges
+    assert not any("Awaiting approval" in b for b in badges), badges
 
     execution = waiting_task.result()
     assert execution["status"] == "SUCCEEDED"

@@ -131,6 +131,17 @@ def sample_details(item: dict[str, Any], weights: dict[str, float]) -> None:
             st.error(item["error"], icon=":material/error:")
 
 
+def shown_status(run: dict[str, Any], approval: dict[str, Any] | None) -> str:
+    """The status the page shows. A decision is recorded at once, but the run stays
+    `awaiting_approval` until the release workflow's verdict reaches it (seconds later, through the
+    outbox and the projector): meanwhile the decision is the run's state, so the header never says
+    "Awaiting approval" beside a decision box that says "Approved"."""
+    decided = (approval or {}).get("status")
+    if run["status"] == "awaiting_approval" and decided in ("approved", "rejected"):
+        return str(decided)
+    return str(run["status"])
+
+
 def version_of(arn: str | None) -> str | None:
     if not arn or "/" not in arn:
         return None
@@ -613,13 +624,16 @@ def render() -> None:
         st.title(f"Run #{run['id']} · {run['model_name']}", anchor=False)
     with action:
         st.page_link("views/runs.py", label="All runs", icon=":material/arrow_back:")
-    ui.badge(run["status"])
+    status = shown_status(run, approval)
+    ui.badge(status)
     task = "Fine-tune + evaluate" if run["task_type"] == "finetune" else "Evaluate only"
     st.caption(
         f"{task} · experiment **{run['experiment_name']}** · base model `{run['model_id']}` · "
         f"launched by {run['created_by']} on {ui.when(run['created_at'])}"
     )
-    if run.get("status_reason"):
+    if status != run["status"]:
+        st.caption("Decided: the release workflow is applying the decision to the run and its model package.")
+    elif run.get("status_reason"):
         st.caption(f"Reason: {run['status_reason']}")
     if flash := st.session_state.pop(FLASH, None):
         st.success(flash, icon=":material/check_circle:")

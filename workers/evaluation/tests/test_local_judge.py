@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import torch
 
+from mlops_contracts.prompts import PromptFormat, render_prompt
 from mlops_evaluation.__main__ import main
-from mlops_evaluation.candidate import Candidate, CandidateError, PromptFormat, fetch_candidate, render_prompt
+from mlops_evaluation.candidate import Candidate, CandidateError, fetch_candidate
 from mlops_evaluation.engine import Sample, score_samples
 from mlops_evaluation.judges.local import build_local_judge
 from mlops_evaluation.settings import EvaluationSettings

@@ -6,7 +6,7 @@ The artifact is the training job's `model.tar.gz` (mlops_training.artifacts): `a
 archive: the directory holding `adapter_config.json`, a tokenizer (the adapter's directory first, then
 the archive root, then the base model's) and a `*metadata*.json`.
 
-Prompts are rendered as the model was trained (metadata `prompt`): QA-format training renders
+Prompts are rendered as the model was trained (metadata `prompt`, read by mlops_contracts.prompts): QA-format training renders
 `template` with `{context}` and `{question}` and prepends BOS; chat-format training renders a user
 message (context and question) through the tokenizer's chat template with the generation prompt.
 Without metadata (`eval_only`, the base model) the training worker's QA template is used.
@@ -20,60 +20,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mlops_contracts import safe_files
+from mlops_contracts.prompts import PromptFormat
 from mlops_evaluation import storage
 from mlops_evaluation.mlscore import EvaluationError
 
 log = logging.getLogger(__name__)
-
-# mlops_training.data.QA_PROMPT_TEMPLATE (training writes it into metadata.json as prompt.template)
-DEFAULT_PROMPT_TEMPLATE = "### Context:\n{context}\n\n### Question:\n{question}\n\n### Answer:\n"
-CHAT_USER_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
-CONTEXT_SEPARATOR = "\n\n"
-
-
-def render_prompt(template: str, question: str, contexts: Sequence[str]) -> str:
-    return template.replace("{context}", CONTEXT_SEPARATOR.join(contexts)).replace("{question}", question)
-
-
-@dataclass(frozen=True)
-class PromptFormat:
-    """How the candidate was prompted in training, so that it is prompted the same way here."""
-
-    kind: Literal["qa", "chat"] = "qa"
-    template: str = DEFAULT_PROMPT_TEMPLATE
-    bos: bool = True
-
-    @classmethod
-    def from_metadata(cls, metadata: dict[str, Any]) -> PromptFormat:
-        prompt = metadata.get("prompt")
-        if isinstance(prompt, dict):
-            if prompt.get("format") == "chat":
-                return cls(kind="chat", template=CHAT_USER_TEMPLATE, bos=False)
-            template = prompt.get("template")
-            return cls(
-                template=template
-                if isinstance(template, str) and "{question}" in template
-                else DEFAULT_PROMPT_TEMPLATE,
-                bos=bool(prompt.get("bos", True)),
-            )
-        return cls()
-
-    def encode(self, tokenizer: Any, question: str, contexts: Sequence[str]) -> list[int]:
-        """Token ids of the prompt, special tokens as in training (no tokenizer defaults)."""
-        text = render_prompt(self.template, question, contexts)
-        if self.kind == "chat":
-            text = str(
-                tokenizer.apply_chat_template(
-                    [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-                )
-            )
-        ids: list[int] = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-        if self.bos and tokenizer.bos_token_id is not None:
-            ids = [tokenizer.bos_token_id, *ids]
-        return ids
 
 
 class CandidateError(EvaluationError):

@@ -39,6 +39,8 @@ class PipelineRun(CreatedAtMixin, Base):
         Index("ix_pipeline_runs_status_id", "status", "id"),
         Index("ix_pipeline_runs_model_name_id", "model_name", "id"),
         Index("ix_pipeline_runs_experiment_name_id", "experiment_name", "id"),
+        # POST /runs's Idempotency-Key: one run per key and caller (migration 0004)
+        UniqueConstraint("created_by", "idempotency_key", name="uq_pipeline_runs_created_by_idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -63,6 +65,9 @@ class PipelineRun(CreatedAtMixin, Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # sha256 of the request body the key was first used with: another body is a conflict
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RunEvent(Base):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mlops_api.auth.deps import require
@@ -51,7 +51,10 @@ StatusHooks = Annotated[Sequence[service.StatusHook], Depends(status_hooks)]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=RunOut,
-    responses=error_responses(400, 401, 403, 422),
+    responses={
+        200: {"model": RunOut, "description": "The run an earlier request with this Idempotency-Key created"},
+        **error_responses(400, 401, 403, 422),
+    },
     summary="Launch a run",
 )
 async def create_run(
@@ -61,9 +64,25 @@ async def create_run(
     engine: AutocommitEngine,
     principal: Annotated[Principal, Depends(require(Permission.LAUNCH_RUN))],
 ) -> RunOut:
-    run = await service.create_run(engine, body, principal)
-    request.app.state.notify_outbox()
+    run, created = await service.create_run(engine, body, principal, idempotency_key)
+    if created:
+        request.app.state.notify_outbox()
+    else:
+        response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/runs/{run.id}"
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Makes retries safe: a repeat with the same key and body answers the run the "
+            "first request created (200); the same key with another body is refused (422). Keys are "
+            "per caller and kept as long as their run (at least 24 h).",
+            examples=["3f1c9a52-6d0e-4c1b-9a57-2b1f0c8e7d41"],
+        ),
+    ] = None,
     return run
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -90,6 +92,7 @@ def _create_run_statement() -> Select[Any]:
         "ml_score_threshold",
         "created_by",
     ]
+    run_columns += ["idempotency_key", "request_hash"]
     new_run = (
         insert(runs)
         .from_select(
@@ -98,6 +101,9 @@ def _create_run_statement() -> Select[Any]:
                 chosen.c.eval_uri.is_not(None), or_(train_id.is_(None), chosen.c.train_uri.is_not(None))
             ),
         )
+        # A retried request with the same Idempotency-Key inserts nothing: the unique constraint
+        # decides (a concurrent retry waits for the first insert's commit, then does nothing).
+        .on_conflict_do_nothing(constraint="uq_pipeline_runs_created_by_idempotency_key")
         .returning(runs.c.id, runs.c.created_at, runs.c.updated_at)
         .cte("new_run")
     )
@@ -143,10 +149,30 @@ def _create_run_statement() -> Select[Any]:
 _CREATE_RUN = DriverStatement.compile(_create_run_statement())
 
 
-async def create_run(engine: AsyncEngine, request: RunCreate, principal: Principal) -> RunOut:
+def request_hash(request: RunCreate) -> str:
+    """The body's fingerprint for the Idempotency-Key check: its validated fields, defaults filled
+    in, as canonical JSON (so key order and omitted defaults do not make two bodies differ)."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _run_of_key(connection: AsyncConnection, principal: Principal, key: str) -> Any:
+    """The caller's run created with `key` (a row of pipeline_runs), or None."""
+    runs = cast(Table, PipelineRun.__table__)
+    query = select(runs).where(runs.c.created_by == principal.name, runs.c.idempotency_key == key)
+    return (await connection.execute(query)).one_or_none()
+
+
+async def create_run(
+    engine: AsyncEngine, request: RunCreate, principal: Principal, idempotency_key: str | None = None
+) -> tuple[RunOut, bool]:
     """Create a pending run: one statement, one round trip, committed by itself. Give it an
-    autocommit engine (`db.autocommit`)."""
+    autocommit engine (`db.autocommit`). Returns (run, created).
+
+    With an `idempotency_key`, a caller's second request with that key returns the run the first
+    created (created False) when the body is the same, and is refused (422) when it is not."""
     now = datetime.now(UTC)
+    fingerprint = request_hash(request) if idempotency_key is not None else None
     hyperparameters = request.hyperparameters.model_dump()
     values: dict[str, Any] = {
         "model_name": request.model_name,
@@ -177,6 +203,8 @@ async def create_run(engine: AsyncEngine, request: RunCreate, principal: Princip
         "event_data": json_text({"created_by": principal.name}),
         "now": now,
         "detail": detail,
+        "idempotency_key": idempotency_key,
+        "request_hash": fingerprint,
         # the workflow hands the URIs (added by the statement) to the workers
         "detail_data": json_text(
             {
@@ -189,6 +217,15 @@ async def create_run(engine: AsyncEngine, request: RunCreate, principal: Princip
     }
     async with engine.connect() as connection:
         row = await _CREATE_RUN.fetchrow(connection, params)
+        if row is None and idempotency_key is not None:
+            existing = await _run_of_key(connection, principal, idempotency_key)
+            if existing is not None:
+                if existing.request_hash != fingerprint:
+                    raise Unprocessable(
+                        f"Idempotency-Key '{idempotency_key}' was already used for run {existing.id} "
+                        "with a different request body: send that body again, or a new key"
+                    )
+                return RunOut.model_validate(existing), False
         if row is None:
             # Nothing inserted: a dataset is missing or of the wrong kind. Say which, as before.
             await _check_datasets(connection, request)
@@ -205,7 +242,7 @@ async def create_run(engine: AsyncEngine, request: RunCreate, principal: Princip
         status_reason=None,
         started_at=None,
         finished_at=None,
-    )
+    ), True
 
 
 async def get_run(session: AsyncSession, run_id: int, *, for_update: bool = False) -> PipelineRun:

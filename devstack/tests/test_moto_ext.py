@@ -568,3 +568,108 @@ def test_strict_mode_checks_s3_too(emulator: Emulator) -> None:
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidArgument", 400)
     assert "Value at 'StorageClass' failed to satisfy constraint" in error["Error"]["Message"]
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["runs/1/result.json"]
+
+
+# -- task-token answers ---------------------------------------------------------------------------
+
+
+def _answer(kind: str, token: str) -> None:
+    sfn = aws_client("stepfunctions", max_attempts=1)
+    if kind == "success":
+        sfn.send_task_success(taskToken=token, output=json.dumps({"approved": False}))
+    elif kind == "failure":
+        sfn.send_task_failure(taskToken=token, error="Rejected", cause="by a test")
+    else:
+        sfn.send_task_heartbeat(taskToken=token)
+
+
+def _answer_refused(kind: str, token: str) -> dict[str, Any]:
+    with pytest.raises(ClientError) as refused:
+        _answer(kind, token)
+    return dict(refused.value.response)
+
+
+def _closed_by(how: str, emulator: Emulator) -> WaitingTask:
+    sfn = aws_client("stepfunctions")
+    if how == "timed out":
+        task = WaitingTask(emulator, "timed-out", heartbeat_seconds=1)
+        assert task.result()["status"] == "FAILED"
+    elif how == "answered":
+        task = WaitingTask(emulator, "answered")
+        sfn.send_task_success(taskToken=task.token, output="{}")
+        assert task.result()["status"] == "SUCCEEDED"
+    else:
+        task = WaitingTask(emulator, "stopped")
+        sfn.stop_execution(executionArn=task.execution_arn)
+    return task
+
+
+@pytest.mark.parametrize("kind", ["success", "failure", "heartbeat"])
+@pytest.mark.parametrize("how", ["timed out", "answered", "stopped"])
+def test_an_answer_on_a_closed_task_is_task_timed_out_not_a_500(
+    emulator: Emulator, kind: str, how: str
+) -> None:
+    """moto raised its TaskTimedOut without the message it requires: SendTaskFailure on the token of
+    a stopped execution answered HTTP 500 (the API turns a 5xx into a 503, as a reject did under
+    the fuzzer), and an answer on a task already answered or timed out was taken. AWS answers 400
+    TaskTimedOut: 'the task associated with the token has already been closed'."""
+    task = _closed_by(how, emulator)
+
+    error = _answer_refused(kind, task.token)
+
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Code"] == "TaskTimedOut"
+    assert error["Error"]["Code"] in DEAD_TOKEN_CODES  # what the platform's workers stop on
+
+
+@pytest.mark.parametrize("kind", ["success", "failure", "heartbeat"])
+def test_an_answer_on_a_token_never_issued_is_invalid_token(emulator: Emulator, kind: str) -> None:
+    error = _answer_refused(kind, "A" * 200)
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (400, "InvalidToken")
+
+
+def test_an_output_that_is_not_json_is_invalid_output_and_the_task_stays_open(
+    waiting_task: WaitingTask,
+) -> None:
+    """moto took it, and the task then failed with States.Runtime; AWS refuses it."""
+    sfn = aws_client("stepfunctions", max_attempts=1)
+    with pytest.raises(ClientError) as refused:
+        sfn.send_task_success(taskToken=waiting_task.token, output="not json")
+    assert refused.value.response["Error"]["Code"] == "InvalidOutput"
+    sfn.send_task_success(taskToken=waiting_task.token, output='{"ok": true}')
+    assert waiting_task.result()["status"] == "SUCCEEDED"
+
+
+def test_a_heartbeat_on_an_open_task_without_heartbeat_seconds_is_taken(waiting_task: WaitingTask) -> None:
+    _answer("heartbeat", waiting_task.token)
+    assert aws_client("stepfunctions").describe_execution(executionArn=waiting_task.execution_arn)[
+        "status"
+    ] == ("RUNNING")
+
+
+def test_a_failures_cause_reaches_the_execution(waiting_task: WaitingTask) -> None:
+    """moto's SendTaskFailure dropped the cause; the workflow's Catch reads it (the AWS message of
+    a failed CreateTrainingJob travels there)."""
+    _answer("failure", waiting_task.token)
+    described = waiting_task.result()
+    assert (described["status"], described.get("error"), described.get("cause")) == (
+        "FAILED",
+        "Rejected",
+        "by a test",
+    )
+
+
+def test_two_concurrent_answers_one_is_taken_the_other_is_task_timed_out(waiting_task: WaitingTask) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def answer(_: int) -> str:
+        try:
+            _answer("success", waiting_task.token)
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+        return "taken"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(answer, range(4)))
+
+    assert outcomes == ["TaskTimedOut"] * 3 + ["taken"]

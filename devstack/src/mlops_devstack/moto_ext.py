@@ -33,6 +33,13 @@
    only flagged its interpreter, so the execution stayed RUNNING and kept waiting.
 8. SageMaker StopTrainingJob, which moto lacks (cancelling a run stops its job): a job in progress
    is Stopped, one that ended is refused and an unknown one is not found, as on AWS.
+9. Task-token calls answered as AWS answers them. moto raised its TaskTimedOut/TaskDoesNotExist
+   without the message they require, so SendTaskSuccess/Failure on the token of a task that had
+   timed out, or of a stopped execution, answered HTTP 500 (the API turned a reject into a 503);
+   it also took a second answer on a task already answered (and one for an ended execution) as if
+   the task were open, and SendTaskFailure dropped its `cause`. Now an unknown token is
+   `InvalidToken`, a closed task (answered, timed out, its execution ended) `TaskTimedOut`, an
+   output that is not JSON `InvalidOutput` - all 400 - and the cause reaches the state's error.
 
 Each fix is written as the change moto itself would take (a backend/response method, a target kind),
 installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
@@ -77,6 +84,7 @@ def install() -> None:
         _install_strict_mode()
         _install_stop_execution_aborts()
         _install_stop_training_job()
+        _install_task_token_answers()
         _installed = True
 
 
@@ -613,3 +621,105 @@ def _install_stop_training_job() -> None:
     backend_class.stop_training_job = stop_training_job
     response_class: Any = SageMakerResponse
     response_class.stop_training_job = stop_training_job_action
+
+
+################################################################################
+# 9. Step Functions: task-token calls answered as AWS answers them
+################################################################################
+
+# AWS's messages for these errors, as its API returns them.
+_TASK_CLOSED = "Task Timed Out: 'Provided task does not exist anymore'"
+_TASK_GONE = "Task does not exist anymore"
+
+
+def _task_token_error(code: str, message: str) -> Exception:
+    from moto.core.exceptions import AWSError
+
+    return AWSError(message, exception_type=code)  # 400, {"__type": code, "message": message}
+
+
+def open_task_endpoint(backend: Any, token: str) -> Any:
+    """The callback endpoint of the open task that `token` belongs to, or the error AWS answers:
+    InvalidToken for a token no execution issued, TaskTimedOut for a task that is closed
+    (answered, timed out or interrupted) or whose execution has ended, TaskDoesNotExist for a
+    consumer that left."""
+    from moto.stepfunctions.parser.api import ExecutionStatus, InvalidToken
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackConsumerLeft
+
+    for state_machine in backend.state_machines:
+        for execution in getattr(state_machine, "executions", []):
+            worker = getattr(execution, "exec_worker", None)
+            env = getattr(worker, "env", None)
+            endpoint = env.callback_pool_manager.get(token) if env is not None else None
+            if endpoint is None:
+                continue
+            if isinstance(endpoint.consumer_error, CallbackConsumerLeft):
+                raise _task_token_error("TaskDoesNotExist", _TASK_GONE)
+            closed = (
+                execution.exec_status != ExecutionStatus.RUNNING
+                or endpoint.consumer_error is not None
+                or endpoint.get_outcome() is not None
+                or getattr(endpoint, "closed", False)
+            )
+            if closed:
+                raise _task_token_error("TaskTimedOut", _TASK_CLOSED)
+            return endpoint
+    raise InvalidToken()  # type: ignore[no-untyped-call]
+
+
+def _install_task_token_answers() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackEndpoint,
+        CallbackOutcome,
+        CallbackOutcomeFailure,
+        CallbackOutcomeSuccess,
+    )
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    # One answer per task: two concurrent answers must not both find the task open.
+    answer_lock = threading.Lock()
+    moto_interrupt_all = CallbackEndpoint.interrupt_all
+
+    def interrupt_all(self: Any) -> None:
+        # moto calls this when the task ends, however it ends (and our StopExecution does): from
+        # then on the task is closed, although a timed-out task has no outcome.
+        self.closed = True
+        moto_interrupt_all(self)
+
+    def answer(backend: Any, token: str, outcome: CallbackOutcome) -> None:
+        with answer_lock:
+            open_task_endpoint(backend, token).notify(outcome)
+
+    def send_task_success(self: Any, task_token: str, outcome: str) -> None:
+        try:
+            json.loads(outcome)
+        except (TypeError, ValueError):
+            raise _task_token_error("InvalidOutput", "Invalid Output: the output is not valid JSON") from None
+        answer(self, task_token, CallbackOutcomeSuccess(callback_id=task_token, output=outcome))
+
+    def send_task_failure(
+        self: Any, task_token: str, error: str | None = None, cause: str | None = None
+    ) -> None:
+        answer(self, task_token, CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause))
+
+    def send_task_heartbeat(self: Any, task_token: str) -> None:
+        # AWS takes a heartbeat for any open task; it resets the clock of one with HeartbeatSeconds.
+        open_task_endpoint(self, task_token).notify_heartbeat()
+
+    def send_task_failure_action(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    send_task_failure_action.__name__ = "send_task_failure"
+    endpoint_class: Any = CallbackEndpoint
+    endpoint_class.interrupt_all = interrupt_all
+    backend_class: Any = StepFunctionsParserBackend
+    backend_class.send_task_success = send_task_success
+    backend_class.send_task_failure = send_task_failure
+    backend_class.send_task_heartbeat = send_task_heartbeat
+    response_class: Any = StepFunctionResponse
+    response_class.send_task_failure = send_task_failure_action

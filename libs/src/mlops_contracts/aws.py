@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 
 def client_config(
@@ -71,3 +72,16 @@ def reset_clients() -> None:
     """Forget cached clients (after the endpoint or credentials in the environment changed)."""
     _cached_client.cache_clear()
     aws_credentials.cache_clear()
+
+
+def aws_error(exc: BaseException) -> tuple[str, str]:
+    """The error code and message AWS answered (`ResourceLimitExceeded`, "The account-level
+    service limit ..."), for a reason a person reads; for botocore's own errors (no connection,
+    a timeout) its class name and text. The message is prefixed with the operation when known."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "ClientError")
+        message = str(error.get("Message") or exc)
+        operation = getattr(exc, "operation_name", "")
+        return code, f"{operation}: {message}" if operation else message
+    return type(exc).__name__, str(exc)

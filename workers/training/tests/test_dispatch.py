@@ -18,8 +18,8 @@ from botocore.stub import Stubber
 from mlops_contracts.aws import aws_client
 from mlops_testkit.servers import WaitingTask
 from mlops_training.dispatch import local, sagemaker
-from mlops_training.dispatch.handler import handler
-from mlops_training.dispatch.messages import TrainingTask
+from mlops_training.dispatch.handler import completion_handler, handler
+from mlops_training.dispatch.messages import TrainingTask, split_s3_uri
 
 BUCKET = "dispatch-test"
 
@@ -154,7 +154,8 @@ def test_sagemaker_request_has_the_seeds_parameters(monkeypatch: pytest.MonkeyPa
             request,
         )
         client.create_training_job(**request)
-    assert request["TrainingJobName"] == "mistral-7b-rag-qa-run-7"
+    assert request["TrainingJobName"] == sagemaker.job_name(task("tok", "s3://data/train/t.jsonl"))
+    assert request["TrainingJobName"].startswith("mistral-7b-rag-qa-run-7-")
     assert request["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
@@ -179,12 +180,19 @@ def test_sagemaker_request_has_the_seeds_parameters(monkeypatch: pytest.MonkeyPa
     }
 
 
-def _stub_describe(stub: Stubber, status: str, **extra: Any) -> None:
+def _stub_describe(
+    stub: Stubber,
+    status: str,
+    *,
+    job: str = "mistral-7b-rag-qa-run-7",
+    output: str = f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/",
+    **extra: Any,
+) -> None:
     stub.add_response(
         "describe_training_job",
         {
-            "TrainingJobName": "mistral-7b-rag-qa-run-7",
-            "TrainingJobArn": "arn:aws:sagemaker:eu-west-1:123456789012:training-job/mistral-7b-rag-qa-run-7",
+            "TrainingJobName": job,
+            "TrainingJobArn": f"arn:aws:sagemaker:eu-west-1:123456789012:training-job/{job}",
             "ModelArtifacts": {
                 "S3ModelArtifacts": f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/output/model.tar.gz"
             },
@@ -194,10 +202,10 @@ def _stub_describe(stub: Stubber, status: str, **extra: Any) -> None:
             "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
             "CreationTime": "2026-11-23T10:00:00Z",
-            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/"},
+            "OutputDataConfig": {"S3OutputPath": output},
             **extra,
         },
-        {"TrainingJobName": "mistral-7b-rag-qa-run-7"},
+        {"TrainingJobName": job},
     )
 
 
@@ -225,9 +233,9 @@ def test_completion_handler_answers_the_stored_token(
         else {"FailureReason": "AlgorithmError: CUDA out of memory"}
     )
     _stub_describe(stub, status, **extra)
-    real_client = sagemaker.aws_client
+    real_client = aws_client
     monkeypatch.setattr(sagemaker, "aws_client", lambda s: client if s == "sagemaker" else real_client(s))
-    event = {
+    event: dict[str, Any] = {
         "detail-type": "SageMaker Training Job State Change",
         "source": "aws.sagemaker",
         "detail": {"TrainingJobName": "mistral-7b-rag-qa-run-7", "TrainingJobStatus": status},
@@ -248,3 +256,146 @@ def test_completion_handler_answers_the_stored_token(
         assert result["error"] == "TrainingFailed"
     running = {**event, "detail": {**event["detail"], "TrainingJobStatus": "InProgress"}}
     assert sagemaker.handle_state_change(running) is None
+
+
+SAGEMAKER_SETTINGS = sagemaker.SageMakerSettings(
+    TRAINING_IMAGE="123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-training:abc",
+    SAGEMAKER_ROLE_ARN="arn:aws:iam::123456789012:role/mlops-sagemaker-role",
+)
+
+
+def test_job_names_are_unique_per_attempt_and_fit_sagemakers_pattern() -> None:
+    # Names were '{model}-run-{run_id}': a second environment, a database reset or a second
+    # execution of the run asked SageMaker for a name it had already used.
+    first, second = task("token-1", "s3://b/k.jsonl"), task("token-2", "s3://b/k.jsonl")
+    assert sagemaker.job_name(first) != sagemaker.job_name(second)
+    assert sagemaker.job_name(first) == sagemaker.job_name(first)  # a redelivery keeps its name
+    long = first.model_copy(update={"model_name": "Llama_3.1 " + "x" * 80, "run_id": 123456789})
+    name = sagemaker.job_name(long)
+    assert len(name) <= 63
+    assert re.fullmatch(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", name)
+    assert name.startswith("Llama-3-1-x")
+    assert "-run-123456789-" in name
+    request = sagemaker.create_job_request(long, SAGEMAKER_SETTINGS)
+    assert {"Key": "run_id", "Value": "123456789"} in request["Tags"]  # the run stays findable
+    assert request["Environment"]["RUN_ID"] == "123456789"
+
+
+def _stub_sagemaker(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Stubber]:
+    """The real sagemaker client with a Stubber (no SageMaker here); S3 and Step Functions stay
+    the emulator's."""
+    client = boto3.client(
+        "sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    real_client = aws_client
+    monkeypatch.setattr(sagemaker, "aws_client", lambda s: client if s == "sagemaker" else real_client(s))
+    return client, Stubber(client)
+
+
+QUOTA_MESSAGE = (
+    "The account-level service limit 'ml.g4dn.xlarge for spot training job usage' is 0 Instances, with "
+    "current utilization of 0 Instances and a request delta of 1 Instances. Please use AWS Service Quotas "
+    "to request an increase for this quota."
+)
+
+
+def test_a_refused_training_job_fails_the_task_with_awss_code_and_message(
+    waiting_task: WaitingTask, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The error went unhandled: the message was retried into the DLQ and the run sat in
+    # 'training' until the workflow's timeout, then failed with a bare States.Timeout.
+    monkeypatch.setenv("TRAINING_BACKEND", "sagemaker")
+    for name, value in (
+        ("TRAINING_IMAGE", "img:1"),
+        ("SAGEMAKER_ROLE_ARN", SAGEMAKER_SETTINGS.training_role_arn),
+    ):
+        monkeypatch.setenv(name, value)
+    refused = task(waiting_task.token, dataset)
+    _, stub = _stub_sagemaker(monkeypatch)
+    stub.add_client_error(
+        "create_training_job",
+        service_error_code="ResourceLimitExceeded",
+        service_message=QUOTA_MESSAGE,
+        http_status_code=400,
+        expected_params=sagemaker.create_job_request(refused, sagemaker.SageMakerSettings()),
+    )
+    with stub:
+        # the message is done (acknowledged), not handed back for a retry
+        assert handler(sqs_event(refused.model_dump()), None) == {"batchItemFailures": []}
+    stub.assert_no_pending_responses()
+    result = waiting_task.result()
+    assert result["status"] == "FAILED"
+    assert result["error"] == "ResourceLimitExceeded"
+    assert result["cause"] == f"CreateTrainingJob: {QUOTA_MESSAGE}"
+
+
+def test_a_refusal_longer_than_step_functions_takes_is_cut_to_its_limits(
+    waiting_task: WaitingTask, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = task(waiting_task.token, dataset)
+    _, stub = _stub_sagemaker(monkeypatch)
+    stub.add_client_error(
+        "create_training_job",
+        service_error_code="E" * 300,
+        service_message="m" * 40_000,
+        http_status_code=400,
+    )
+    with stub:
+        assert sagemaker.dispatch_sagemaker(refused, SAGEMAKER_SETTINGS) is None
+    result = waiting_task.result()
+    assert result["error"] == "E" * 256
+    assert len(result["cause"]) == 32_768
+
+
+def test_a_redelivered_task_whose_job_already_started_is_done(
+    waiting_task: WaitingTask, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivered = task(waiting_task.token, dataset)
+    name = sagemaker.job_name(delivered)
+    _, stub = _stub_sagemaker(monkeypatch)
+    stub.add_client_error(
+        "create_training_job",
+        service_error_code="ResourceInUse",
+        service_message="Training job names must be unique within an AWS account and region, and a "
+        f"training job with this name already exists (arn:aws:sagemaker:eu-west-1:123456789012:training-job/{name})",
+        http_status_code=400,
+    )
+    _stub_describe(stub, "InProgress", job=name, output=delivered.output_uri)
+    with stub:
+        assert sagemaker.dispatch_sagemaker(delivered, SAGEMAKER_SETTINGS) == name
+    stub.assert_no_pending_responses()
+    with pytest.raises(TimeoutError):
+        waiting_task.result(timeout=1)  # nothing answered: the job runs and its end will answer
+
+
+def test_the_completion_handler_takes_a_repeated_event_as_done(
+    waiting_task: WaitingTask, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # EventBridge delivered "Training Job State Change" twice: the second SendTaskSuccess raised
+    # on the closed token, the function errored and its error alarm fired.
+    started = task(waiting_task.token, dataset)
+    name = sagemaker.job_name(started)
+    _, stub = _stub_sagemaker(monkeypatch)
+    stub.add_client_error("create_training_job", service_error_code="ResourceInUse", http_status_code=400)
+    stub.add_client_error(
+        "describe_training_job", service_error_code="ValidationException", http_status_code=400
+    )
+    # a name in use by something else is a refusal like any other...
+    with stub:
+        sagemaker.dispatch_sagemaker(started, SAGEMAKER_SETTINGS)
+    assert waiting_task.result()["error"] == "ResourceInUse"
+    # ...so the token is closed now; the job's token object is where the dispatcher keeps it
+    bucket, prefix = split_s3_uri(started.output_uri)
+    aws_client("s3").put_object(
+        Bucket=bucket,
+        Key=sagemaker.token_key(prefix, name),
+        Body=json.dumps({"task_token": waiting_task.token}).encode(),
+    )
+    event: dict[str, Any] = {
+        "detail-type": "SageMaker Training Job State Change",
+        "source": "aws.sagemaker",
+        "detail": {"TrainingJobName": name, "TrainingJobStatus": "Completed"},
+    }
+    _stub_describe(stub, "Completed", job=name, output=started.output_uri)
+    with stub:
+        assert completion_handler(event, None) == {"outcome": "already answered"}

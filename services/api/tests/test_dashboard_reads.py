@@ -24,6 +24,7 @@ def test_me_names_the_key_and_its_role(clients: Clients) -> None:
         assert approver.get("/me").json()["permissions"] == [
             "read runs and datasets",
             "cancel runs",
+            "tag and annotate runs",  # issue #22: approvers tag and annotate runs too
             "approve or reject runs",
         ]
     with clients.anonymous() as anonymous:

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     READ = "read runs and datasets"
     LAUNCH_RUN = "launch runs"
     CANCEL_RUN = "cancel runs"
+    ANNOTATE_RUN = "tag and annotate runs"
     UPLOAD_DATASET = "upload datasets"
     UPDATE_STATUS = "change run status"
     RECORD_OUTCOME = "record the workflow's approval outcome (approved / rejected)"
@@ -47,11 +48,19 @@ class Permission(StrEnum):
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
     Role.OPERATOR: frozenset(
-        {Permission.READ, Permission.LAUNCH_RUN, Permission.UPLOAD_DATASET, Permission.CANCEL_RUN}
+        {
+            Permission.READ,
+            Permission.LAUNCH_RUN,
+            Permission.UPLOAD_DATASET,
+            Permission.CANCEL_RUN,
+            Permission.ANNOTATE_RUN,
+        }
     ),
     # Approvers only approve (separation of duties between who launches and who releases), and may
     # stop a run they would not release.
-    Role.APPROVER: frozenset({Permission.READ, Permission.APPROVE, Permission.CANCEL_RUN}),
+    Role.APPROVER: frozenset(
+        {Permission.READ, Permission.APPROVE, Permission.CANCEL_RUN, Permission.ANNOTATE_RUN}
+    ),
     # Admins approve only where ADMIN_MAY_APPROVE is set (see `permissions_of`); the workers'
     # permissions belong to the workers' keys.
     Role.ADMIN: frozenset(
@@ -59,6 +68,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ,
             Permission.LAUNCH_RUN,
             Permission.CANCEL_RUN,
+            Permission.ANNOTATE_RUN,
             Permission.UPLOAD_DATASET,
             Permission.APPROVE,
             Permission.MANAGE_KEYS,

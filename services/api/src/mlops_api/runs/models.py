@@ -15,8 +15,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlops_api.db import Base, CreatedAtMixin
@@ -39,6 +40,7 @@ class PipelineRun(CreatedAtMixin, Base):
         Index("ix_pipeline_runs_status_id", "status", "id"),
         Index("ix_pipeline_runs_model_name_id", "model_name", "id"),
         Index("ix_pipeline_runs_experiment_name_id", "experiment_name", "id"),
+        Index("ix_pipeline_runs_tags", "tags", postgresql_using="gin"),  # GET /runs?tag= (migration 0005)
         # POST /runs's Idempotency-Key: one run per key and caller (migration 0004)
         UniqueConstraint("created_by", "idempotency_key", name="uq_pipeline_runs_created_by_idempotency_key"),
     )
@@ -65,6 +67,11 @@ class PipelineRun(CreatedAtMixin, Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # People's labels and note on the run (PATCH /runs/{id}); not part of what the workflow runs.
+    tags: Mapped[list[str]] = mapped_column(
+        ARRAY(String(40)), nullable=False, server_default=text("'{}'::varchar[]")
+    )
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # sha256 of the request body the key was first used with: another body is a conflict
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

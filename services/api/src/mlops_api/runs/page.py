@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -22,7 +24,9 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
+    Float,
     Integer,
+    String,
     Table,
     Text,
     any_,
@@ -32,10 +36,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mlops_api.db import DriverStatement
-from mlops_api.runs.models import PipelineRun
+from mlops_api.runs.models import PipelineRun, RunResult
 from mlops_api.runs.schemas import RunOut
 from mlops_contracts.status import RunStatus
 
@@ -44,16 +49,55 @@ _FIELDS = tuple(RunOut.model_fields)
 _EMBEDDED_JSON = "hyperparameters"  # read as text, written as is
 
 
+_RESULTS = cast(Table, RunResult.__table__)
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The list's filters besides status, model and experiment (the dashboard's runs list)."""
+
+    tags: tuple[str, ...] = ()
+    min_ml_score: float | None = None
+    max_ml_score: float | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
 @functools.cache
 def _page_statement(
-    *, statuses: bool, model_name: bool, experiment_name: bool, cursor: bool
+    *,
+    statuses: bool,
+    model_name: bool,
+    experiment_name: bool,
+    cursor: bool,
+    tags: bool = False,
+    min_ml_score: bool = False,
+    max_ml_score: bool = False,
+    created_after: bool = False,
+    created_before: bool = False,
 ) -> DriverStatement:
-    """The page's query with the filters given, compiled once per combination of filters (16)."""
+    """The page's query with the filters given, compiled once per combination of filters."""
     query = (
         select(*(_column(name) for name in _FIELDS))
         .order_by(_RUNS.c.id.desc())
         .limit(bindparam("page_size", type_=Integer))
     )
+    if min_ml_score or max_ml_score:  # the evaluation's score: runs without one never match
+        score = (
+            select(_RESULTS.c.ml_score)
+            .where(_RESULTS.c.run_id == _RUNS.c.id, _RESULTS.c.stage == "evaluation")
+            .scalar_subquery()
+        )
+        if min_ml_score:
+            query = query.where(score >= bindparam("min_ml_score", type_=Float))
+        if max_ml_score:
+            query = query.where(score <= bindparam("max_ml_score", type_=Float))
+    if tags:
+        query = query.where(_RUNS.c.tags.contains(bindparam("tags", type_=postgresql.ARRAY(String(40)))))
+    if created_after:
+        query = query.where(_RUNS.c.created_at >= bindparam("created_after", type_=DateTime(timezone=True)))
+    if created_before:
+        query = query.where(_RUNS.c.created_at < bindparam("created_before", type_=DateTime(timezone=True)))
     if statuses:  # one array parameter rather than one parameter per status
         query = query.where(_RUNS.c.status == any_(bindparam("statuses", type_=ARRAY(Text))))
     if model_name:
@@ -90,6 +134,7 @@ async def run_page_json(
     experiment_name: str | None,
     cursor: int | None,
     limit: int,
+    filters: RunFilters = RunFilters(),
 ) -> bytes:
     """The `RunPage` JSON: newest first, keyset-paginated on id (stable under concurrent inserts,
     no OFFSET scans). One query, on a connection borrowed from `engine` (best an autocommit one)
@@ -99,8 +144,18 @@ async def run_page_json(
         model_name=bool(model_name),
         experiment_name=bool(experiment_name),
         cursor=cursor is not None,
+        tags=bool(filters.tags),
+        min_ml_score=filters.min_ml_score is not None,
+        max_ml_score=filters.max_ml_score is not None,
+        created_after=filters.created_after is not None,
+        created_before=filters.created_before is not None,
     )
     params = {
+        "tags": list(filters.tags),
+        "min_ml_score": filters.min_ml_score,
+        "max_ml_score": filters.max_ml_score,
+        "created_after": filters.created_after,
+        "created_before": filters.created_before,
         "page_size": limit + 1,
         "statuses": [s.value for s in statuses],
         "model_name": model_name,

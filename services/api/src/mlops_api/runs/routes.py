@@ -4,20 +4,23 @@ from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mlops_api.auth.deps import require
 from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.deps import get_autocommit_engine, get_session
-from mlops_api.errors import NotFound
+from mlops_api.errors import NotFound, Unprocessable
 from mlops_api.runs import cancel, result_uris, samples, service
-from mlops_api.runs.page import run_page_json
+from mlops_api.runs.annotate import annotate
+from mlops_api.runs.page import RunFilters, run_page_json
 from mlops_api.runs.schemas import (
     MODEL_NAME_PATTERN,
     CancelIn,
     ClaimIn,
     ClaimOut,
+    RunAnnotations,
     RunCreate,
     RunDetail,
     RunEventOut,
@@ -26,6 +29,7 @@ from mlops_api.runs.schemas import (
     RunResultIn,
     RunResultOut,
     StatusChange,
+    Tag,
     TimelineEventIn,
 )
 from mlops_api.schemas import error_responses
@@ -63,13 +67,6 @@ async def create_run(
     response: Response,
     engine: AutocommitEngine,
     principal: Annotated[Principal, Depends(require(Permission.LAUNCH_RUN))],
-) -> RunOut:
-    run, created = await service.create_run(engine, body, principal, idempotency_key)
-    if created:
-        request.app.state.notify_outbox()
-    else:
-        response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/runs/{run.id}"
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -83,6 +80,13 @@ async def create_run(
             examples=["3f1c9a52-6d0e-4c1b-9a57-2b1f0c8e7d41"],
         ),
     ] = None,
+) -> RunOut:
+    run, created = await service.create_run(engine, body, principal, idempotency_key)
+    if created:
+        request.app.state.notify_outbox()
+    else:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/runs/{run.id}"
     return run
 
 
@@ -97,9 +101,28 @@ async def list_runs(
     experiment_name: Annotated[
         str | None, Query(min_length=1, max_length=128, pattern=r"^[\w][\w .:/-]*$")
     ] = None,
+    tag: Annotated[
+        list[Tag] | None, Query(max_length=20, description="Runs with every tag given (repeat for several)")
+    ] = None,
+    min_ml_score: Annotated[
+        float | None, Query(ge=0, le=1, description="Runs whose evaluation's MLScore is at least this")
+    ] = None,
+    max_ml_score: Annotated[
+        float | None, Query(ge=0, le=1, description="Runs whose evaluation's MLScore is at most this")
+    ] = None,
+    created_after: Annotated[
+        AwareDatetime | None, Query(description="Runs created at or after this time (ISO 8601, with zone)")
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None, Query(description="Runs created before this time (ISO 8601, with zone)")
+    ] = None,
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
+    if min_ml_score is not None and max_ml_score is not None and min_ml_score > max_ml_score:
+        raise Unprocessable(f"min_ml_score ({min_ml_score}) is above max_ml_score ({max_ml_score})")
+    if created_after is not None and created_before is not None and created_after >= created_before:
+        raise Unprocessable("created_after must be before created_before")
     # The page is written straight from the rows (see runs/page.py); `response_model` stays for
     # the OpenAPI schema, which the written page follows.
     body = await run_page_json(
@@ -107,10 +130,34 @@ async def list_runs(
         statuses=status_ or [],
         model_name=model_name,
         experiment_name=experiment_name,
+        filters=RunFilters(
+            tags=tuple(dict.fromkeys(tag or [])),
+            min_ml_score=min_ml_score,
+            max_ml_score=max_ml_score,
+            created_after=created_after,
+            created_before=created_before,
+        ),
         cursor=cursor,
         limit=limit,
     )
     return Response(body, media_type="application/json")
+
+
+@router.patch(
+    "/{run_id}",
+    response_model=RunOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+    summary="Tag a run or write its note (the fields given replace the run's; each change is "
+    "recorded in its timeline)",
+)
+async def annotate_run(
+    run_id: RunId,
+    body: RunAnnotations,
+    session: Session,
+    principal: Annotated[Principal, Depends(require(Permission.ANNOTATE_RUN))],
+) -> RunOut:
+    run = await annotate(session, run_id, body, principal)
+    return RunOut.model_validate(run)
 
 
 @router.get(

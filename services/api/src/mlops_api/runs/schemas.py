@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mlops_api.schemas import JsonObject, Text
+from mlops_contracts.gpu_sizing import DEFAULT_TRAINING_INSTANCE, InstanceType
 from mlops_contracts.status import RunStatus, TaskType
 
 # SageMaker model package group names: the model name becomes one (docs/decisions/0011-domain-facts.md).
@@ -48,6 +49,15 @@ class Hyperparameters(BaseModel):
     warmup_ratio: float = Field(default=0.03, ge=0, le=0.5)
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
     max_runtime_seconds: int = Field(default=3600, ge=60, le=5 * 24 * 3600)
+    # What the job needs in GPU memory; POST /runs sizes the run against the instance
+    # (mlops_contracts.gpu_sizing) and refuses one that cannot fit.
+    instance_type: InstanceType = DEFAULT_TRAINING_INSTANCE
+    qlora: bool = Field(
+        default=False, description="4-bit NF4 base weights (bitsandbytes, CUDA only), LoRA on top"
+    )
+    gradient_checkpointing: bool = Field(
+        default=True, description="Recompute activations in backward: far less memory, ~30% more compute"
+    )
 
 
 class RunCreate(BaseModel):
@@ -149,6 +159,43 @@ class RunOut(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    tags: list[str] = Field(
+        default_factory=list, description="People's labels of the run", examples=[["baseline", "lr-sweep"]]
+    )
+    note: str | None = Field(
+        default=None, description="People's free-text note on the run", examples=["Best recall so far"]
+    )
+
+
+# A tag: a short label (letters, digits, `_ . : / -`), e.g. `baseline`, `sweep:lr`.
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,39}$"
+Tag = Annotated[str, Field(pattern=TAG_PATTERN, max_length=40, examples=["baseline"])]
+
+
+class RunAnnotations(BaseModel):
+    """PATCH /runs/{id}: the fields given replace the run's (`note: null` clears the note); the
+    workflow's own fields are not here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[Tag] | None = Field(
+        default=None,
+        max_length=20,
+        description="The run's labels (at most 20; repeats are dropped); omit to keep them",
+        examples=[["baseline", "candidate"]],
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="A free-text note (at most 4000 characters); null or empty clears it",
+        examples=["Same data as #41 with twice the LoRA rank"],
+    )
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> RunAnnotations:
+        if not self.model_fields_set:
+            raise ValueError("give tags, note or both")
+        return self
 
 
 class RunEventOut(BaseModel):

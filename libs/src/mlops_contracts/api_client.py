@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -228,10 +229,16 @@ class ApiClient:
         statuses: list[str] | None = None,
         model_name: str | None = None,
         experiment_name: str | None = None,
+        tags: list[str] | None = None,
+        min_ml_score: float | None = None,
+        max_ml_score: float | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 200,
         max_items: int = 1000,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Newest first, following the cursor up to `max_items`; returns (runs, more_exist)."""
+        """Newest first, following the cursor up to `max_items`; returns (runs, more_exist).
+        Every filter given must match (the MLScore range is the evaluation's; times need a zone)."""
         params: dict[str, Any] = {"limit": min(limit, max_items)}
         if statuses:
             params["status"] = statuses
@@ -239,6 +246,14 @@ class ApiClient:
             params["model_name"] = model_name
         if experiment_name:
             params["experiment_name"] = experiment_name
+        if tags:
+            params["tag"] = tags
+        for name, bound in (("min_ml_score", min_ml_score), ("max_ml_score", max_ml_score)):
+            if bound is not None:
+                params[name] = bound
+        for name, moment in (("created_after", created_after), ("created_before", created_before)):
+            if moment is not None:
+                params[name] = moment.isoformat()
         items: list[dict[str, Any]] = []
         while True:
             page = self._json("GET", "/runs", params=params)
@@ -253,6 +268,12 @@ class ApiClient:
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The run with its timeline and results."""
         result: dict[str, Any] = self._json("GET", f"/runs/{run_id}")
+        return result
+
+    def annotate_run(self, run_id: int, **fields: Any) -> dict[str, Any]:
+        """Set a run's `tags` (a list) and/or `note` (None clears it): the fields given replace the
+        run's (operator, approver or admin role); returns the run."""
+        result: dict[str, Any] = self._json("PATCH", f"/runs/{run_id}", json=fields)
         return result
 
     def create_run(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -196,6 +196,20 @@ data "aws_iam_policy_document" "dispatcher" {
     actions   = ["s3:PutObject"]
     resources = ["${local.model_outputs_arn}/*"]
   }
+
+  # A job AWS refuses fails the workflow's task at once (with AWS's reason); a name already in use
+  # is checked to be this task's own job (an SQS redelivery).
+  statement {
+    sid       = "FindItsOwnJob"
+    actions   = ["sagemaker:DescribeTrainingJob"]
+    resources = ["${local.arn}:sagemaker:${local.region_acc}:training-job/*"]
+  }
+
+  statement {
+    sid       = "FailRefusedTrainingTasks"
+    actions   = ["states:SendTaskFailure"]
+    resources = ["*"]
+  }
 }
 
 # Lambda: training completion (mlops-training-completion-role)

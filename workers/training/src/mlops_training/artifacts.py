@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-ARCHIVE_NAME = "model.tar.gz"
-METADATA_NAME = "metadata.json"
-METRICS_NAME = "metrics.json"
-ADAPTER_DIR = "adapter"
-MERGED_DIR = "merged"
+# the names are written once in mlops_contracts (the evaluation worker and the serving container
+# read them); re-exported for the job's modules
+from mlops_contracts.artifact_layout import ADAPTER_DIR as ADAPTER_DIR
+from mlops_contracts.artifact_layout import ARCHIVE_NAME, METADATA_NAME, METRICS_NAME
+from mlops_contracts.artifact_layout import MERGED_DIR as MERGED_DIR
 
 Layout = Literal["tar", "dir"]
 

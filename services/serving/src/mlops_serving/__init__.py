@@ -1,0 +1,1 @@
+"""The serving container: an approved candidate answering requests (SageMaker's inference contract)."""

@@ -38,7 +38,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 GIB = 2**30
 USABLE_FRACTION = 0.9
@@ -114,6 +116,24 @@ def instance(name: str) -> GpuInstance:
             f"instance_type {name!r} is not a SageMaker GPU instance type this platform knows "
             f"(e.g. {', '.join(UPGRADE_ORDER[:3])})"
         ) from None
+
+
+def _check_instance_type(value: str) -> str:
+    instance(value)
+    return value
+
+
+# The `instance_type` hyperparameter, one type for the API and the worker (their fields must agree).
+InstanceType = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="SageMaker GPU instance type the job trains on (one GPU of it is used)",
+        examples=[DEFAULT_TRAINING_INSTANCE],
+    ),
+    AfterValidator(_check_instance_type),
+]
 
 
 # --- model shapes -------------------------------------------------------------------------------

@@ -259,6 +259,7 @@ def run_ours(
         seed=args.seed,
         checkpoint_steps=0,
         logging_steps=100_000,
+        gradient_checkpointing=False,  # as the plain recipe (the worker's default turns it on)
         **RECIPES[recipe],
     )
     attn = resolve_attention(hp, device)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from mlops_contracts.gpu_sizing import DEFAULT_TRAINING_INSTANCE, InstanceType
+
 # Keys the SageMaker SDK (or a managed estimator) may add; they are not ours to validate.
 _SAGEMAKER_PREFIX = "sagemaker_"
 JOB_KEYS = ("model_id", "run_id", "experiment_name")
@@ -46,12 +48,18 @@ class Hyperparameters(BaseModel):
     warmup_ratio: float = Field(default=0.03, ge=0, le=0.5)
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
     max_runtime_seconds: int = Field(default=3600, ge=60, le=5 * 24 * 3600)
+    instance_type: InstanceType = DEFAULT_TRAINING_INSTANCE
+    qlora: bool = Field(
+        default=False, description="4-bit NF4 base weights (bitsandbytes, CUDA only), LoRA on top"
+    )
+    gradient_checkpointing: bool = Field(
+        default=True, description="Recompute activations in backward: far less memory, ~30% more compute"
+    )
 
     # --- worker-only ---
     checkpoint_steps: int = Field(
         default=100, ge=0, le=1_000_000, description="Checkpoint every N optimizer steps (0: only on stop)"
     )
-    gradient_checkpointing: bool = False
     merge_weights: bool = Field(default=False, description="Also write the base weights merged with LoRA")
     packing: bool = Field(default=True, description="Pack examples into max_seq_length rows")
     lora_target_modules: str = Field(

@@ -18,6 +18,7 @@ from mlops_api.db import DriverStatement, json_text
 from mlops_api.errors import Conflict, NotFound, Unprocessable
 from mlops_api.outbox.models import OutboxEvent
 from mlops_api.outbox.service import enqueue
+from mlops_api.runs import sizing
 from mlops_api.runs.models import PipelineRun, RunEvent, RunResult
 from mlops_api.runs.schemas import RunCreate, RunOut, RunResultIn, StatusChange, TimelineEventIn
 from mlops_contracts.events import EVENT_SOURCE_API, EventType, RunEventDetail, RunPayload
@@ -171,6 +172,7 @@ async def create_run(
 
     With an `idempotency_key`, a caller's second request with that key returns the run the first
     created (created False) when the body is the same, and is refused (422) when it is not."""
+    sizing.require_fit(request)  # a run that cannot fit its GPU is refused before anything is stored
     now = datetime.now(UTC)
     fingerprint = request_hash(request) if idempotency_key is not None else None
     hyperparameters = request.hyperparameters.model_dump()

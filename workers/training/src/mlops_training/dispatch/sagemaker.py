@@ -95,7 +95,8 @@ def create_job_request(task: TrainingTask, settings: SageMakerSettings) -> dict[
         "OutputDataConfig": {"S3OutputPath": task.output_uri},
         "CheckpointConfig": {"S3Uri": f"{task.output_uri}checkpoints/", "LocalPath": "/opt/ml/checkpoints"},
         "ResourceConfig": {
-            "InstanceType": settings.instance_type,
+            # the run's own instance_type (sized by the API); the setting for messages without one
+            "InstanceType": str(task.hyperparameters.get("instance_type") or settings.instance_type),
             "InstanceCount": 1,
             "VolumeSizeInGB": settings.volume_size_gb,
         },

@@ -17,6 +17,7 @@ from mlops_testkit.servers import ProvisionedStack
 ROOT = Path(__file__).resolve().parents[2]
 RULES: dict[str, Any] = json.loads((ROOT / "terraform" / "routing.json").read_text())["rules"]
 RELEASE, PROJECTOR = ("mlops-run-created-release", "mlops-workflow-facts-projector")
+PROGRESS = "mlops-training-progress-projector"
 
 # (source, detail-type) -> the rules that must match it; every other rule must not.
 CASES: list[tuple[str, str, set[str]]] = [
@@ -38,6 +39,10 @@ CASES: list[tuple[str, str, set[str]]] = [
     ("mlops.workflow", "run.evaluation_failed", {PROJECTOR}),
     ("mlops.workflow", "run.failed", {PROJECTOR}),
     ("mlops.workflow", "model.registered", set()),  # not a run fact: no `run.` prefix
+    ("mlops.training", "run.training_progress", {PROGRESS}),
+    # the training job (user model code runs in it) can change no status through the projector
+    ("mlops.training", "run.approved", set()),
+    ("mlops.training", "run.training_done", set()),
 ]
 
 

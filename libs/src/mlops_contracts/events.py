@@ -19,6 +19,7 @@ from mlops_contracts.status import RunStatus, TaskType
 EVENT_BUS_NAME = "mlops-events"
 EVENT_SOURCE_API = "mlops.api"
 EVENT_SOURCE_WORKFLOW = "mlops.workflow"
+EVENT_SOURCE_TRAINING = "mlops.training"
 
 
 class EventType(StrEnum):
@@ -26,6 +27,8 @@ class EventType(StrEnum):
     RUN_STATUS_CHANGED = "run.status_changed"
     TRAINING_STARTED = "run.training_started"
     TRAINING_DONE = "run.training_done"
+    # the training job's progress, one per logging window (source mlops.training; no status)
+    TRAINING_PROGRESS = "run.training_progress"
     TRAINING_FAILED = "run.training_failed"
     EVALUATION_STARTED = "run.evaluation_started"
     EVAL_PASSED = "run.eval_passed"

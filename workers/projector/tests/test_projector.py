@@ -94,6 +94,28 @@ def test_failure_events_fail_the_run_with_the_reason(
     assert run["status_reason"] == "training failed: OOM"
 
 
+def test_training_progress_is_a_timeline_step_and_the_training_source_changes_no_status(
+    api: ApiClient, clients: Clients, datasets: dict[str, int]
+) -> None:
+    run_id = launch(clients, datasets)
+    project(api, bus_event("run.training_started", run_id))
+    data = {"step": 10, "total_steps": 40, "epoch": 0, "eta_seconds": 30.0, "train_loss": 1.25}
+    progress = {
+        **bus_event("run.training_progress", run_id, reason="step 10 of 40", data=data),
+        "source": "mlops.training",
+    }
+    assert project(api, progress).applied == "timeline"
+    # the training job runs the model's own code: a status fact from its source is only recorded
+    forged = {**bus_event("run.eval_passed", run_id, status="awaiting_approval"), "source": "mlops.training"}
+    assert project(api, forged).applied == "timeline"
+    with clients.as_("viewer") as viewer:
+        run = viewer.get(f"/runs/{run_id}").json()
+    assert run["status"] == "training"
+    step = next(e for e in run["timeline"] if e["event_type"] == "run.training_progress")
+    assert step["data"] == data
+    assert step["reason"] == "step 10 of 40"
+
+
 def test_unknown_runs_and_malformed_events_raise(api: ApiClient, clean: None) -> None:
     with pytest.raises(ApiError) as info:
         project(api, bus_event("run.training_started", 999999))

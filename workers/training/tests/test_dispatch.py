@@ -35,7 +35,9 @@ FAKE_ENTRYPOINT = textwrap.dedent(
     if hp.get("fail"):
         (root / "output/failure").write_text("train.jsonl line 2: answer: Field required")
         sys.exit(1)
-    (root / "model/metrics.json").write_text(json.dumps({"train_loss": 0.5, "rows": lines, "epochs": hp["epochs"]}))
+    import os
+    keys = sorted(k for k in os.environ if "API_KEY" in k)
+    (root / "model/metrics.json").write_text(json.dumps({"train_loss": 0.5, "rows": lines, "epochs": hp["epochs"], "keys": keys}))
     with tarfile.open(root / "model/model.tar.gz", "w:gz") as tar:
         tar.add(root / "model/metrics.json", arcname="metrics.json")
     """
@@ -92,6 +94,7 @@ def test_local_backend_trains_and_answers_the_token(
     waiting_task: WaitingTask, dataset: str, fake_entrypoint: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRAINING_BACKEND", "local")
+    monkeypatch.setenv("TRAINER_API_KEY", "mlk_trainer_secret")
     body = task(waiting_task.token, dataset).model_dump()
     assert handler(sqs_event(body), None) == {"batchItemFailures": []}
     result = waiting_task.result()
@@ -99,7 +102,8 @@ def test_local_backend_trains_and_answers_the_token(
     output = json.loads(result["output"])
     assert output["artifact_uri"] == f"s3://{BUCKET}/mistral-7b-rag-qa/run-7/model.tar.gz"
     # hyperparameters reach the program as SageMaker passes them: strings
-    assert output["metrics"] == {"train_loss": 0.5, "rows": 2, "epochs": "2"}
+    # (and the job sees no worker's API key: TRAINER_API_KEY is the dispatcher's)
+    assert output["metrics"] == {"train_loss": 0.5, "rows": 2, "epochs": "2", "keys": []}
     artifact = aws_client("s3").get_object(Bucket=BUCKET, Key="mistral-7b-rag-qa/run-7/model.tar.gz")
     assert artifact["Body"].read()[:2] == b"\x1f\x8b"  # gzip
 

@@ -66,6 +66,21 @@ def test_two_epochs_lower_the_loss(trained: tuple[Path, JobResult]) -> None:
     assert result.train.history[-1]["train_loss"] < result.train.history[0]["train_loss"]
 
 
+def test_the_job_writes_the_result_the_run_records(trained: tuple[Path, JobResult]) -> None:
+    """output/data/training-result.json: what the dispatcher PUTs on the run (SageMaker uploads
+    the folder as output.tar.gz)."""
+    root, result = trained
+    written = json.loads((root / "output" / "data" / "training-result.json").read_text())
+    metrics = written["metrics"]
+    assert metrics["train_steps"] == result.train.total_steps
+    assert metrics["train_loss"] == pytest.approx(result.train.final_loss)
+    assert metrics["epoch_losses"] == pytest.approx(result.train.epoch_losses)
+    # one point per logging window (logging_steps=1 here), in the dashboard's curve shape
+    assert [p["step"] for p in metrics["history"]] == list(range(1, result.train.total_steps + 1))
+    assert {"train_loss", "learning_rate", "tokens_per_second"} <= set(metrics["history"][0])
+    assert "mlflow" not in metrics  # no MLflow configured
+
+
 def test_the_artifact_holds_adapter_tokenizer_merged_weights_and_metadata(
     trained: tuple[Path, JobResult], tiny_model: Path
 ) -> None:
@@ -266,7 +281,8 @@ def test_chat_data_and_mlflow(make_root: MakeRoot, chat_rows: list[Any], tmp_pat
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     root = make_root(chat_rows, epochs=1, packing=False, experiment_name="chat-exp")
-    result = run_job(ContainerPaths.under(root), env={"MLFLOW_TRACKING_URI": uri})
+    env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_UI_URL": "https://mlflow.example.com/"}
+    result = run_job(ContainerPaths.under(root), env=env)
     assert result.metadata["dataset"]["format"] == "chat"
     assert result.metadata["training"]["rows"] == len(chat_rows)  # one example per row
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -278,3 +294,11 @@ def test_chat_data_and_mlflow(make_root: MakeRoot, chat_rows: list[Any], tmp_pat
     history = client.get_metric_history(run.info.run_id, "train_loss")
     assert [m.step for m in history] == list(range(1, result.train.total_steps + 1))
     assert run.data.metrics["train_tokens_per_second"] > 0
+    # the MLflow run is linked from the platform's run (the training result)
+    written = json.loads((root / "output" / "data" / "training-result.json").read_text())
+    experiment = run.info.experiment_id
+    assert written["metrics"]["mlflow"] == {
+        "run_id": run.info.run_id,
+        "experiment_id": experiment,
+        "url": f"https://mlflow.example.com/#/experiments/{experiment}/runs/{run.info.run_id}",
+    }

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_contracts.api_client import ApiClient, ApiError
-from mlops_contracts.events import STATUS_OF_EVENT, EventType
+from mlops_contracts.events import EVENT_SOURCE_WORKFLOW, STATUS_OF_EVENT, EventType
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ def project(api: ApiClient, raw: dict[str, Any]) -> Outcome:
         event_type: EventType | None = EventType(event.detail_type)
     except ValueError:
         event_type = None
-    status = STATUS_OF_EVENT.get(event_type) if event_type else None
+    # Only the workflow's facts change a status: another source (the training job's progress, where
+    # a model's own code runs) is recorded as a timeline step, whatever its detail-type.
+    status = STATUS_OF_EVENT.get(event_type) if event_type and event.source == EVENT_SOURCE_WORKFLOW else None
     common = {
         "event_id": event.id,
         "reason": detail.reason,

@@ -26,6 +26,8 @@ from mlops_training.heartbeat import Heartbeat, keep_alive, no_heartbeat
 from mlops_training.loop import LoraTrainer, StepInfo, StopRequest, TrainResult, fingerprint
 from mlops_training.metrics import MetricsSink
 from mlops_training.packing import build_rows
+from mlops_training.progress import reporter_from_env
+from mlops_training.result import training_result, write_result
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +184,11 @@ def run_job(
         resume_run_id=trainer.progress.mlflow_run_id,
     )
     trainer.progress.mlflow_run_id = sink.mlflow_run_id
+    mlflow_link = sink.mlflow_link(env.get("MLFLOW_TRACKING_URI"), env.get("MLFLOW_UI_URL"))
+    reporter = reporter_from_env(config.run_id, env, mlflow=lambda: mlflow_link)
+    if reporter is not None:
+        reporter.start(trainer.resumed_from_step)
+        trainer.on_step = _both(on_step, reporter)
     log.info(
         "training: %d steps (%d epochs x %d), device %s, attention %s, liger %s, compile %s, "
         "LoRA %d/%d trainable parameters, resumed at step %d",
@@ -249,12 +256,30 @@ def run_job(
             "merged": f"{artifacts.MERGED_DIR}/" if hp.merge_weights else None,
         }
         meta_path = artifacts.write_metadata(staging, metadata)
+        # what the dispatcher records on the run (mlops_training.result)
+        write_result(
+            paths.output_data,
+            training_result(summary, result.history, result.epoch_losses, mlflow=mlflow_link),
+        )
         sink.summary(summary)
         sink.log_artifact(str(meta_path))
         output = artifacts.finalize(staging, paths.model, chosen, summary)
     sink.finish("FINISHED")
     log.info("wrote %s", output)
     return JobResult(output=output, metadata=metadata, train=result)
+
+
+def _both(
+    first: Callable[[StepInfo], None] | None, second: Callable[[StepInfo], None]
+) -> Callable[[StepInfo], None]:
+    if first is None:
+        return second
+
+    def call(info: StepInfo) -> None:
+        first(info)
+        second(info)
+
+    return call
 
 
 def build_metadata(

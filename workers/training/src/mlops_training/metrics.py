@@ -64,6 +64,7 @@ class MetricsSink:
         self._mlflow: Any = None
         self._step_keys: set[str] = set()
         self.mlflow_run_id: str | None = None
+        self.mlflow_experiment_id: str | None = None
 
     def start_mlflow(
         self,
@@ -84,6 +85,7 @@ class MetricsSink:
             if resume_run_id:
                 run_id = resume_run_id
                 client.update_run(run_id, status="RUNNING")
+                experiment_id = client.get_run(run_id).info.experiment_id
             else:
                 found = client.get_experiment_by_name(experiment)
                 experiment_id = found.experiment_id if found else client.create_experiment(experiment)
@@ -92,6 +94,7 @@ class MetricsSink:
                 params_list = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
                 client.log_batch(run_id, params=params_list)
             self._mlflow, self.mlflow_run_id = client, run_id
+            self.mlflow_experiment_id = str(experiment_id)
             log.info("metrics go to MLflow run %s at %s", run_id, tracking_uri)
         except Exception as exc:
             log.warning("MLflow unavailable, metrics only in the log: %s", exc)
@@ -104,6 +107,22 @@ class MetricsSink:
         except Exception as exc:
             log.warning("MLflow %s failed, MLflow switched off for this run: %s", name, exc)
             self._mlflow = None
+
+    def mlflow_link(self, tracking_uri: str | None, ui_url: str | None = None) -> dict[str, str] | None:
+        """The MLflow run for the platform's run page: its id, experiment and, where a browser can
+        open it, its URL (an http(s) tracking server is its own UI; a SageMaker managed MLflow ARN
+        or a file store has none unless MLFLOW_UI_URL names one)."""
+        if not self.mlflow_run_id:
+            return None
+        link = {"run_id": self.mlflow_run_id, "experiment_id": self.mlflow_experiment_id or ""}
+        base = ui_url or (
+            tracking_uri if tracking_uri and tracking_uri.startswith(("http://", "https://")) else None
+        )
+        if base:
+            link["url"] = (
+                f"{base.rstrip('/')}/#/experiments/{self.mlflow_experiment_id}/runs/{self.mlflow_run_id}"
+            )
+        return link
 
     def log(self, step: int, values: Mapping[str, float]) -> None:
         print(format_metric_line({"step": step, **values}), file=self._stream, flush=True)

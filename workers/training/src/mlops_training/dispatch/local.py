@@ -18,6 +18,7 @@ from pathlib import Path
 from mlops_contracts.aws import aws_client
 from mlops_contracts.task_tokens import TaskToken, TokenDead
 from mlops_training.dispatch.messages import TrainingOutcome, TrainingTask, split_s3_uri
+from mlops_training.dispatch.results import read_local_result, record_result
 from mlops_training.dispatch.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,12 @@ def prepare_root(task: TrainingTask, root: Path) -> None:
     )
 
 
+def _api_key_variable(name: str) -> bool:
+    return (
+        name == "API_KEY" or name.endswith(("_API_KEY", "_API_KEY_SECRET_ID")) or name == "API_KEY_SECRET_ID"
+    )
+
+
 def run_training(
     task: TrainingTask,
     *,
@@ -74,7 +81,15 @@ def run_training(
         root = Path(tmp)
         prepare_root(task, root)
         command = [*entrypoint_command(), "--root", str(root)]
-        env = {**os.environ, "SM_TRAINING_ROOT": str(root), "TASK_TOKEN": task.task_token}
+        env = {
+            # the job runs the model's code: it gets no worker's API key (the dispatcher records
+            # the result), as a SageMaker job has none
+            **{k: v for k, v in os.environ.items() if not _api_key_variable(k)},
+            "SM_TRAINING_ROOT": str(root),
+            "TASK_TOKEN": task.task_token,
+            # the job's progress facts go to the platform's bus (mlops_training.progress)
+            "EVENT_BUS_NAME": get_settings().event_bus_name,
+        }
         log.info("run %s: training %s", task.run_id, shlex.join(command))
         started = time.monotonic()
         with open(root / "output" / "training.log", "wb") as out:
@@ -108,6 +123,7 @@ def run_training(
         aws_client("s3").upload_file(str(artifact), bucket, key)
         metrics_file = root / "model" / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        record_result(task.run_id, read_local_result(root))
         return TrainingOutcome(artifact_uri=f"s3://{bucket}/{key}", metrics=metrics)
 
 

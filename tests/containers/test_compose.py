@@ -228,7 +228,7 @@ def test_api_runs_migrations_before_serving(compose_config: dict[str, Any]) -> N
     # each worker's own key is written where they read it, once, by its role's variable
     assert WORKER_ENV in script
     assert re.search(r'--role "\$+role"', script)  # $$ in the file, $ once compose reads it
-    assert "for role in projector evaluator approval-worker" in script
+    assert "for role in projector evaluator approval-worker trainer" in script
     assert "--role service" not in script
 
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from mlops_api.migrate import upgrade
+from mlops_contracts.secrets import WORKER_ROLES
 from mlops_devstack.postgres import drop_database, scratch_database
 from mlops_devstack.processes import ChildProcess
 from mlops_testkit.api import EVAL_ROW, QA_ROW, jsonl, libpq, make_key, start_api, upload
@@ -45,15 +46,7 @@ def release_factory(
         with psycopg.connect(libpq(database), autocommit=True) as conn:
             keys = {
                 role: make_key(conn, role)
-                for role in (
-                    "viewer",
-                    "operator",
-                    "approver",
-                    "admin",
-                    "projector",
-                    "evaluator",
-                    "approval-worker",
-                )
+                for role in ("viewer", "operator", "approver", "admin", *WORKER_ROLES)
             }
         with httpx.Client(base_url=api.base_url, headers={"X-API-Key": keys["operator"]}) as op:
             train = upload(op, "e2e-train", "train", jsonl(*[QA_ROW] * 8))

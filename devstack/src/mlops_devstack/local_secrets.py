@@ -1,7 +1,7 @@
 """The local stack's own credentials, made on first start and kept in `.local/` (mode 0600):
 
 - `admin-api-key`: the admin key printed by `make dev`;
-- `projector-api-key`, `evaluator-api-key`, `approval-worker-api-key`: each worker's own key, of its
+- `projector-api-key`, `evaluator-api-key`, `approval-worker-api-key`, `trainer-api-key`: each worker's own key, of its
   own role, which the local runner gives it as `<ROLE>_API_KEY` (issue #23: one shared key could fake
   approvals);
 - `approval-signing-key`: the key that signs approval links. It is put into the Secrets Manager secret

@@ -6,9 +6,11 @@ only what its handler calls (issue #23: one shared worker key could fake approva
 - projector: applies the workflow's facts to the runs (status changes, timeline steps, the claim of a
   run by its execution) and is the only role that records the workflow's approval outcome;
 - evaluator: writes the evaluation's results;
-- approval-worker: registers the workflow's wait for a human decision.
+- approval-worker: registers the workflow's wait for a human decision;
+- trainer: the training dispatcher (local backend) and the SageMaker completion handler, which record
+  the training result (summary and loss history) when a job ends.
 
-The Teams formatter and the training dispatcher call no API route and hold no key.
+The Teams formatter calls no API route and holds no key.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Role(StrEnum):
     PROJECTOR = "projector"
     EVALUATOR = "evaluator"
     APPROVAL_WORKER = "approval-worker"
+    TRAINER = "trainer"
     # Legacy: the one key all workers shared before each got its own. Kept so that keys made then
     # still authenticate; it may do what the three workers do except record an approval outcome.
     # Give each worker its own key instead (make dev and envs/prod do).
@@ -39,6 +42,7 @@ class Permission(StrEnum):
     UPDATE_STATUS = "change run status"
     RECORD_OUTCOME = "record the workflow's approval outcome (approved / rejected)"
     WRITE_RESULTS = "write run results"
+    WRITE_TRAINING_RESULT = "write the training result of runs"
     APPROVE = "approve or reject runs"
     REQUEST_APPROVAL = "register approval requests"
     CLAIM_RUN = "claim runs for their workflow execution"
@@ -77,6 +81,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PROJECTOR: frozenset({Permission.UPDATE_STATUS, Permission.RECORD_OUTCOME, Permission.CLAIM_RUN}),
     Role.EVALUATOR: frozenset({Permission.WRITE_RESULTS}),
     Role.APPROVAL_WORKER: frozenset({Permission.REQUEST_APPROVAL}),
+    Role.TRAINER: frozenset({Permission.WRITE_TRAINING_RESULT}),
     Role.SERVICE: frozenset(
         {
             Permission.READ,

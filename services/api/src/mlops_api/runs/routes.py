@@ -12,7 +12,7 @@ from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.deps import get_autocommit_engine, get_session
 from mlops_api.errors import NotFound, Unprocessable
-from mlops_api.runs import cancel, result_uris, samples, service
+from mlops_api.runs import cancel, result_access, result_uris, samples, service
 from mlops_api.runs.annotate import annotate
 from mlops_api.runs.page import RunFilters, run_page_json
 from mlops_api.runs.schemas import (
@@ -284,7 +284,7 @@ async def put_result(
     body: RunResultIn,
     request: Request,
     session: Session,
-    _: Annotated[Principal, Depends(require(Permission.WRITE_RESULTS))],
+    _: Annotated[Principal, Depends(result_access.result_writer)],
 ) -> RunResultOut:
     run = await service.get_run(session, run_id)
     bucket = request.app.state.settings.model_outputs_bucket

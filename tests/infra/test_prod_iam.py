@@ -77,6 +77,7 @@ EXPECTED: dict[str, set[str]] = {
         "sqs:SendMessage", "events:PutEvents", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
         "sagemaker:CreateModelPackageGroup", "sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage",
         "sagemaker:DescribeModelPackage", "sagemaker:AddTags",
+        "sagemaker:Search", "sagemaker:StopTrainingJob",  # a failed training wait stops the run's job
     },
     "mlops-events-start-executions": {"states:StartExecution"},
     "vpc-mlops-flow-logs": {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
@@ -107,6 +108,7 @@ STAR_ALLOWED: dict[str, set[str]] = {
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
         "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "sagemaker:Search",  # finds the training job of a run whose training wait failed, by its tags
     },
 }  # fmt: skip
 

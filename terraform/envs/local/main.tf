@@ -43,9 +43,7 @@ module "platform_core" {
 
   inference_image          = var.inference_image
   approval_timeout_seconds = var.approval_timeout_seconds
-  # The local training worker heartbeats its task token while it trains.
-  training_heartbeat_seconds = 600
-  tags                       = var.tags
+  tags                     = var.tags
 
   # Nothing here outlives the emulator process: delete at once, buckets with their objects.
   kms_deletion_window_in_days     = 7

@@ -72,11 +72,8 @@ module "platform_core" {
     evaluator-api-key       = { description = "The evaluation worker's API key (role evaluator: evaluation results)" }
     approval-worker-api-key = { description = "The approval worker's API key (role approval-worker: approval requests)" }
   }
-  # SageMaker jobs send no heartbeat (the completion handler answers the token): the job's own
-  # MaxWaitTime (spot) bounds the wait, the heartbeat only catches a lost completion event.
-  training_heartbeat_seconds = 172800
-  approval_timeout_seconds   = var.approval_timeout_seconds
-  tags                       = var.tags
+  approval_timeout_seconds = var.approval_timeout_seconds
+  tags                     = var.tags
 }
 
 # The six modules were called from here before modules/platform_core held them: their resources

@@ -35,8 +35,8 @@ resource "aws_iam_role" "this" {
 }
 
 data "aws_iam_policy_document" "this" {
-  #checkov:skip=CKV_AWS_111:CloudWatch Logs delivery and X-Ray actions support no resource-level permissions (AWS documents "*" for them)
-  #checkov:skip=CKV_AWS_356:CloudWatch Logs delivery and X-Ray actions support no resource-level permissions (AWS documents "*" for them)
+  #checkov:skip=CKV_AWS_111:CloudWatch Logs delivery, X-Ray actions and sagemaker:Search support no resource-level permissions (AWS documents "*" for them)
+  #checkov:skip=CKV_AWS_356:CloudWatch Logs delivery, X-Ray actions and sagemaker:Search support no resource-level permissions (AWS documents "*" for them)
   statement {
     sid = "DeliverExecutionLogs"
     actions = [
@@ -118,6 +118,24 @@ data "aws_iam_policy_document" "this" {
         "sagemaker:AddTags",
       ]
       resources = var.sagemaker_model_registry_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.sagemaker_training_job_arns) > 0 ? [1] : []
+    content {
+      sid       = "StopTrainingJobsOfFailedRuns"
+      actions   = ["sagemaker:StopTrainingJob"]
+      resources = var.sagemaker_training_job_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.sagemaker_training_job_arns) > 0 ? [1] : []
+    content {
+      sid       = "FindTrainingJobsOfFailedRuns"
+      actions   = ["sagemaker:Search"]
+      resources = ["*"]
     }
   }
 }

@@ -97,6 +97,12 @@ variable "sagemaker_model_registry_arns" {
   default     = []
 }
 
+variable "sagemaker_training_job_arns" {
+  description = "Training jobs (ARN patterns) the workflow stops when its wait for one fails or times out."
+  type        = list(string)
+  default     = []
+}
+
 variable "tags" {
   description = "Tags applied to every resource of the module."
   type        = map(string)

@@ -120,12 +120,12 @@ module "orchestration" {
     datasets_bucket         = module.storage.datasets_bucket_name
     model_outputs_bucket    = module.storage.model_outputs_bucket_name
     # the inference image registered with each candidate (SageMaker needs one; the emulator runs none)
-    inference_image                 = var.inference_image
+    inference_image = var.inference_image
+    # the training wait: twice the run time (the Spot wait, MaxWaitTimeInSeconds) plus this margin
     training_timeout_margin_seconds = 600
-    training_heartbeat_seconds      = var.training_heartbeat_seconds
-    evaluation_timeout_seconds      = 3600
-    evaluation_heartbeat_seconds    = 600
-    approval_timeout_seconds        = var.approval_timeout_seconds
+    # the evaluation wait: a free evaluation worker (concurrency is bounded), then one evaluation
+    evaluation_timeout_seconds = var.evaluation_queue_wait_seconds + 3600
+    approval_timeout_seconds   = var.approval_timeout_seconds
   }
   kms_key_arn                    = module.kms.key_arn
   sqs_queue_arns                 = [for key in ["claims", "training", "evaluation", "approval"] : local.queue_arns[key]]
@@ -134,5 +134,6 @@ module "orchestration" {
   kms_key_arns_for_publishing    = [local.kms_key_pattern]
   kms_key_aliases_for_publishing = [local.kms_alias]
   sagemaker_model_registry_arns  = local.model_registry_arns
+  sagemaker_training_job_arns    = ["${local.arn}:sagemaker:${local.region_acc}:training-job/*"]
   tags                           = var.tags
 }

@@ -53,9 +53,15 @@ variable "inference_image" {
   type        = string
 }
 
-variable "training_heartbeat_seconds" {
-  description = "Heartbeat timeout of the workflow's training task: how long it waits between two signs of life of the training worker."
+variable "evaluation_queue_wait_seconds" {
+  description = "How long an evaluation may wait in its queue for a free evaluation worker (their concurrency is bounded) before the workflow gives up on it; added to the evaluation's own hour."
   type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.evaluation_queue_wait_seconds >= 0 && var.evaluation_queue_wait_seconds <= 86400
+    error_message = "evaluation_queue_wait_seconds must be between 0 and 86400 (a day)."
+  }
 }
 
 variable "approval_timeout_seconds" {

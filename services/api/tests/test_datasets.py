@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from typing import Any
 
 import httpx
@@ -197,3 +198,19 @@ def test_uploading_needs_operator(clients: Clients, clean: None) -> None:
     assert response.status_code == 403
     with httpx.Client(base_url=clients.base_url) as anonymous:
         assert upload(anonymous, "x", "train", jsonl(QA_ROW)).status_code == 401
+
+
+def test_a_name_with_non_ascii_letters_is_stored(clients: Clients, clean: None, aws: AwsFixture) -> None:
+    # The name passed the API's pattern (\w takes any letter), then botocore refused it as S3 object
+    # metadata (US-ASCII only) and the upload answered 500.
+    name = "données-évaluation Ørsted"
+    with clients.as_("operator") as op:
+        response = upload(op, name, "eval", jsonl(EVAL_ROW))
+        assert response.status_code == 201, response.text
+        dataset = response.json()
+        assert op.get(f"/datasets/{dataset['id']}").json()["name"] == name
+    bucket, key = dataset["s3_uri"].removeprefix("s3://").split("/", 1)
+    metadata = aws_client("s3").head_object(Bucket=bucket, Key=key)["Metadata"]
+    assert metadata["dataset-name"] == "donn%C3%A9es-%C3%A9valuation %C3%98rsted"
+    assert urllib.parse.unquote(metadata["dataset-name"]) == name
+    assert metadata["sha256"] == dataset["sha256"]

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,13 @@ from mlops_api.errors import NotFound, PayloadTooLarge, Unprocessable
 from mlops_contracts.datasets import DatasetKind
 
 log = logging.getLogger(__name__)
+
+
+def metadata_value(name: str) -> str:
+    """S3 object metadata travels as HTTP headers, US-ASCII only (botocore refuses anything else):
+    a name with other letters ('données-qa') is kept there percent-encoded ('donn%C3%A9es-qa'); the
+    database keeps it as given. ASCII names, the usual case, are unchanged."""
+    return quote(name, safe=" .:-_")
 
 
 async def upload_dataset(
@@ -61,7 +69,7 @@ async def upload_dataset(
         Key=key,
         Body=stream,
         ContentType="application/x-ndjson",
-        Metadata={"sha256": report.sha256, "dataset-name": name},
+        Metadata={"sha256": report.sha256, "dataset-name": metadata_value(name)},
     )
     try:
         dataset = Dataset(

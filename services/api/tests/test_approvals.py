@@ -16,7 +16,8 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from mlops_contracts.aws import aws_client
-from mlops_testkit.api import AwsFixture, Clients, run_body
+from mlops_testkit.api import IDENTITY_HEADER, AwsFixture, Clients, run_body
+from mlops_testkit.people import bad_identities
 from mlops_testkit.servers import WaitingTask
 
 SIGNING_SECRET = "mlops/approval-signing-key"
@@ -115,9 +116,12 @@ def path_of(url: str) -> str:
     return httpx.URL(url).path
 
 
+APPROVER = "ada@example.com"  # the local approver of the development signer (LOCAL_PEOPLE)
+
+
 def browser(clients: Clients) -> httpx.Client:
-    """A person's browser: no API key."""
-    return clients.anonymous()
+    """An approver's browser behind the load balancer: a signed identity, no API key."""
+    return clients.person("ada")
 
 
 # --- decisions through the API ------------------------------------------------------------------
@@ -425,16 +429,20 @@ def test_approve_link_shows_a_page_and_only_the_confirming_post_decides(
             assert "faithfulness" in shown.text
         assert_nothing_decided(clients, db, run_id, waiting_task)
 
-        incomplete = page.post(approve, data={"name": "", "comment": ""})
-        assert incomplete.status_code == 400
-        assert "Please give your name" in incomplete.text
+        assert f"Signed in as <b>{APPROVER}</b>" in shown.text
+        assert 'name="name"' not in shown.text  # nobody types who they are
+        too_long = page.post(approve, data={"comment": "x" * 4001})
+        assert too_long.status_code == 400
+        assert "at most 4000 characters" in too_long.text
         assert_nothing_decided(clients, db, run_id, waiting_task)
 
+        # the form names someone else: the decision is still the signed-in person's
         done = page.post(
             approve, data={"name": "Alice Martin", "comment": "Good to go"}, headers={"User-Agent": "Firefox"}
         )
         assert done.status_code == 200, done.text
-        assert "approved by Alice Martin (signed link)" in done.text
+        assert f"approved by {APPROVER}" in done.text
+        assert "Alice Martin" not in done.text
 
         reused_get = page.get(approve)
         reused_post = page.post(approve, data={"name": "Mallory"})
@@ -446,15 +454,15 @@ def test_approve_link_shows_a_page_and_only_the_confirming_post_decides(
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {
         "approved": True,
-        "approver": "Alice Martin (signed link)",
-        "registry_approver": "Alice Martin signed link",  # in the alphabet of SageMaker's metadata
+        "approver": APPROVER,
+        "registry_approver": APPROVER,  # in the alphabet of SageMaker's metadata
         "comment": "Good to go",
     }
     trail = audit(clients, run_id)
-    assert [(e["action"], e["via"], e["actor"]) for e in trail][1:] == [
-        ("approved", "link", "Alice Martin (signed link)")
-    ]
+    assert [(e["action"], e["via"], e["actor"]) for e in trail][1:] == [("approved", "link", APPROVER)]
     assert trail[1]["details"]["user_agent"] == "Firefox"
+    assert (trail[1]["details"]["subject"], trail[1]["details"]["email"]) == ("local|ada", APPROVER)
+    assert approval_row(db, run_id)["decided_by"] == APPROVER
     assert trail[1]["ml_score"] == 0.832
 
 
@@ -477,8 +485,8 @@ def test_reject_link_needs_a_comment(
     execution = waiting_task.result()
     assert json.loads(execution["output"]) == {
         "approved": False,
-        "approver": "Bob (signed link)",
-        "registry_approver": "Bob signed link",
+        "approver": APPROVER,
+        "registry_approver": APPROVER,
         "comment": "<script>alert(1)</script> hallucinates",
     }
     assert approval_row(db, run_id)["status"] == "rejected"
@@ -538,6 +546,43 @@ def test_forged_and_tampered_links_are_403_and_decide_nothing(
     with browser(clients) as page:
         assert page.post(approve, data={"name": "Alice"}).status_code == 200
     assert waiting_task.result()["status"] == "SUCCEEDED"
+
+
+def test_links_need_a_signed_in_approver_and_refusals_decide_nothing(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any], waiting_task: WaitingTask
+) -> None:
+    """Holding the link is not enough (a forwarded message, a shared channel): nobody signed in is
+    401, with a sign-in link where one is configured; a forged, expired, foreign or unsigned identity
+    is 401; a signed-in person who is not an approver is 403. None of them decides or records."""
+    assert clients.signer is not None
+    run_id = awaiting_run(clients, datasets)
+    links = registered(clients, run_id, waiting_task.token)
+    approve = path_of(links["approve_url"])
+    with clients.anonymous() as nobody:
+        opened = nobody.get(approve)
+        posted = nobody.post(approve, data={"name": "Mallory", "comment": "ok"})
+        with_key = nobody.post(
+            approve, data={"comment": "ok"}, headers={"X-API-Key": clients.keys["approver"]}
+        )
+        for what, token in bad_identities(clients.signer, "ada").items():
+            for method in ("GET", "POST"):
+                answer = nobody.request(
+                    method, approve, data={"comment": "ok"} if method == "POST" else None,
+                    headers={IDENTITY_HEADER: token},
+                )  # fmt: skip
+                assert answer.status_code == 401, (what, method, answer.text)
+                assert answer.headers["content-type"].startswith("text/html")
+    assert (opened.status_code, posted.status_code, with_key.status_code) == (401, 401, 401)
+    assert "Sign in to decide" in opened.text
+    assert "/sign-in?next=" in opened.text  # SIGN_IN_URL of this API (the development signer's page)
+    for user in ("grace", "alan", "edsger", "nobody"):  # operator, viewer, admin, no mapped group
+        with clients.person(user) as person:
+            page, decided = person.get(approve), person.post(approve, data={"comment": "ok"})
+        assert (page.status_code, decided.status_code) == (403, 403), (user, decided.text)
+    assert_nothing_decided(clients, db, run_id, waiting_task)
+    with browser(clients) as ada:
+        assert ada.post(approve, data={"name": "Edsger Dijkstra"}).status_code == 200
+    assert json.loads(waiting_task.result()["output"])["approver"] == APPROVER
 
 
 def test_expired_links_and_late_decisions_are_410_and_decide_nothing(

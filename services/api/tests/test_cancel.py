@@ -120,7 +120,7 @@ def test_cancel_while_awaiting_approval_aborts_the_execution_and_kills_the_links
     first = cancel(clients, run_id, reason="superseded")
     assert first.status_code == 200, first.text
     assert aws_client("stepfunctions").describe_execution(executionArn=arn)["status"] == "ABORTED"
-    with clients.anonymous() as browser:
+    with clients.person("ada") as browser:  # a signed-in approver
         assert browser.get(link).status_code == 410
     run = run_of(clients, run_id)
     assert run["status"] == "cancelled"

@@ -16,6 +16,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from mlops_contracts.aws import aws_client
+from mlops_devstack.dev_signer import DevSigner, DevSignInServer, person_named
 from mlops_devstack.emulator import Emulator, free_port
 from mlops_devstack.processes import ChildProcess, ProcessFailed, http_answers
 
@@ -23,6 +24,17 @@ BUS = "mlops-events"
 BUCKET = "mlops-datasets-test"
 OUTPUTS_BUCKET = "mlops-model-outputs-test"  # the runs' outputs: results' *_uri lie here
 REGION = "eu-west-1"
+IDENTITY_HEADER = "x-amzn-oidc-data"
+
+
+def identity_env(sign_in: DevSignInServer) -> dict[str, str]:
+    """The API's settings for people signed in by the development signer (as `make dev` sets them)."""
+    return {
+        "OIDC_ALB_ARN": sign_in.signer.alb_arn,
+        "OIDC_PUBLIC_KEY_URL": sign_in.public_key_url,
+        "OIDC_DEV_COOKIE": sign_in.cookie,
+        "SIGN_IN_URL": sign_in.sign_in_url,
+    }
 
 
 def libpq(url: str) -> str:
@@ -181,9 +193,23 @@ def make_key(db: psycopg.Connection[Any], role: str, name: str | None = None) ->
 class Clients:
     base_url: str
     keys: dict[str, str]
+    signer: DevSigner | None = None  # the session's development signer, for people's identities
 
     def as_(self, role: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self.keys[role]}, timeout=30)
+
+    def identity(self, user: str) -> str:
+        """A signed identity of a local person (mlops_devstack.dev_signer.LOCAL_PEOPLE), as the ALB adds it."""
+        assert self.signer is not None, "the API of this session has no development signer"
+        person = person_named(user)
+        assert person is not None, f"no local person {user!r}"
+        return self.signer.token_for(person)
+
+    def person(self, user: str) -> httpx.Client:
+        """A browser of a person signed in at the load balancer: the signed identity header, no key."""
+        return httpx.Client(
+            base_url=self.base_url, headers={IDENTITY_HEADER: self.identity(user)}, timeout=30
+        )
 
     def anonymous(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30)

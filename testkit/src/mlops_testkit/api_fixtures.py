@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from mlops_devstack.dev_signer import DevSigner, DevSignInServer
 from mlops_devstack.emulator import Emulator
 from mlops_testkit.api import (
     EVAL_ROW,
@@ -17,6 +18,7 @@ from mlops_testkit.api import (
     ApiServer,
     AwsFixture,
     Clients,
+    identity_env,
     jsonl,
     libpq,
     make_key,
@@ -33,10 +35,23 @@ def aws(emulator: Emulator) -> AwsFixture:
 
 
 @pytest.fixture(scope="session")
+def dev_sign_in() -> Iterator[DevSignInServer]:
+    """The development signer (mlops_devstack.dev_signer): the API fetches its public key as it
+    fetches the ALB's, so people's identities are verified with real signatures."""
+    server = DevSignInServer(DevSigner(), allowed_next=("http://127.0.0.1:",)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def api_server(
-    migrated_database_url: str, aws: AwsFixture, tmp_path_factory: pytest.TempPathFactory
+    migrated_database_url: str,
+    aws: AwsFixture,
+    dev_sign_in: DevSignInServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ApiServer]:
-    server = start_api(migrated_database_url, str(tmp_path_factory.mktemp("api")))
+    env: dict[str, Any] = identity_env(dev_sign_in)
+    server = start_api(migrated_database_url, str(tmp_path_factory.mktemp("api")), **env)
     yield server
     server.stop()
 
@@ -55,7 +70,7 @@ def clean(db: psycopg.Connection[Any], aws: AwsFixture) -> None:
 
 
 @pytest.fixture(scope="session")
-def clients(api_server: ApiServer, db: psycopg.Connection[Any]) -> Clients:
+def clients(api_server: ApiServer, db: psycopg.Connection[Any], dev_sign_in: DevSignInServer) -> Clients:
     roles = [
         "viewer",
         "operator",
@@ -65,8 +80,10 @@ def clients(api_server: ApiServer, db: psycopg.Connection[Any]) -> Clients:
         "projector",
         "evaluator",
         "approval-worker",
+        "trainer",
     ]
-    return Clients(api_server.base_url, {role: make_key(db, role) for role in roles})
+    keys = {role: make_key(db, role) for role in roles}
+    return Clients(api_server.base_url, keys, signer=dev_sign_in.signer)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, field_validator
 from sqlalchemy.engine import URL
 
+from mlops_api.auth.identity import IdentityVerifier, PublicKeys, parse_role_groups
+from mlops_api.auth.roles import Role
 from mlops_api.db import DatabaseTarget, DatabaseUrlError
 from mlops_api.db_credentials import SecretCredentials
 from mlops_contracts.settings import PlatformSettings
@@ -37,6 +39,13 @@ class Settings(PlatformSettings):
         default="mlops-model-outputs",
         validation_alias="MODEL_OUTPUTS_BUCKET",
         description="the bucket of the runs' outputs: a result's *_uri must lie under its run's prefix there",
+    )
+    model_source_buckets: str = Field(
+        default="",
+        validation_alias="MODEL_SOURCE_BUCKETS",
+        pattern=r"^(?:[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:,[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])*)?$",
+        description="more buckets an s3:// model_id may name (comma-separated), besides the datasets and "
+        "model-outputs buckets; the jobs' roles must be granted read on them too",
     )
     max_upload_bytes: int = Field(default=1 << 30, ge=1, validation_alias="MAX_UPLOAD_BYTES")
     max_json_body_bytes: int = Field(
@@ -112,6 +121,50 @@ class Settings(PlatformSettings):
         description="base URL of approval links (what a Teams user can reach); empty = the request's",
     )
 
+    # People signed in at the load balancer (docs/decisions/0017-people-signed-in-at-the-load-balancer.md).
+    oidc_alb_arn: str = Field(
+        default="",
+        validation_alias="OIDC_ALB_ARN",
+        description="the ALB whose signed identity header (x-amzn-oidc-data) is accepted (its `signer`); empty = API keys only",
+    )
+    oidc_public_key_url: str = Field(
+        default="https://public-keys.auth.elb.{region}.amazonaws.com",
+        validation_alias="OIDC_PUBLIC_KEY_URL",
+        description="where the ALB's public key of a token's kid is fetched ({region} = AWS_REGION); `make dev`: its local signer",
+    )
+    oidc_groups_claim: str = Field(
+        default="groups",
+        min_length=1,
+        validation_alias="OIDC_GROUPS_CLAIM",
+        description="the claim of the person's groups (a list, or names separated by spaces or commas)",
+    )
+    oidc_role_groups: dict[str, Role] = Field(
+        default_factory=lambda: {
+            "mlops-viewers": Role.VIEWER,
+            "mlops-operators": Role.OPERATOR,
+            "mlops-approvers": Role.APPROVER,
+            "mlops-admins": Role.ADMIN,
+        },
+        validation_alias="OIDC_ROLE_GROUPS",
+        description="JSON object group -> role (viewer, operator, approver, admin); several: the first of admin, approver, operator, viewer",
+    )
+    oidc_dev_cookie: str = Field(
+        default="",
+        validation_alias="OIDC_DEV_COOKIE",
+        description="development only: a cookie also read for the signed identity (`make dev`'s sign-in page sets it); empty in production",
+    )
+    sign_in_url: str = Field(
+        default="",
+        validation_alias="SIGN_IN_URL",
+        description="where an approval page sends a person who is not signed in (`make dev`: the local sign-in page; empty behind the ALB, which signs people in)",
+    )
+
+    @property
+    def readable_model_buckets(self) -> tuple[str, ...]:
+        """The buckets the training and evaluation jobs may read a model from."""
+        extra = [b for b in self.model_source_buckets.split(",") if b]
+        return tuple(dict.fromkeys([self.datasets_bucket, self.model_outputs_bucket, *extra]))
+
     def database_target(self) -> DatabaseTarget:
         """DATABASE_URL when set, else DATABASE_HOST/PORT/NAME with DATABASE_SECRET_ARN's credentials."""
         if self.database_url:
@@ -137,6 +190,13 @@ class Settings(PlatformSettings):
         )
         return DatabaseTarget(url, SecretCredentials(self.database_secret_arn))
 
+    @field_validator("oidc_role_groups", mode="before")
+    @classmethod
+    def _people_roles(cls, value: object) -> object:
+        if isinstance(value, str | dict):
+            return parse_role_groups(value)
+        return value
+
     @field_validator("approval_signing_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -150,6 +210,18 @@ class Settings(PlatformSettings):
                 "APPROVAL_SIGNING_KEY must be at least 32 characters (e.g. `openssl rand -hex 32`)"
             )
         return value
+
+
+def identity_verifier(settings: Settings) -> IdentityVerifier | None:
+    """The check of signed identities, where OIDC_ALB_ARN names the load balancer."""
+    if not settings.oidc_alb_arn:
+        return None
+    return IdentityVerifier(
+        alb_arn=settings.oidc_alb_arn,
+        keys=PublicKeys(settings.oidc_public_key_url.replace("{region}", settings.aws_region)),
+        role_groups=settings.oidc_role_groups,
+        groups_claim=settings.oidc_groups_claim,
+    )
 
 
 @lru_cache

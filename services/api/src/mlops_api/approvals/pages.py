@@ -1,5 +1,6 @@
-"""The small HTML pages of approval links: a confirmation form (opening a link never decides, so
-link-preview bots cannot approve), the outcome, and errors. Every value is escaped."""
+"""The small HTML pages of approval links: a confirmation form for the signed-in approver (opening a
+link never decides, so link-preview bots cannot approve), the outcome, and errors. Every value is
+escaped."""
 
 from __future__ import annotations
 
@@ -73,11 +74,12 @@ def confirm(
     approval: Approval,
     decision: Decision,
     *,
-    name: str = "",
+    person: str,
     comment: str = "",
     problem: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """`person`: who is signed in (the identity the load balancer signed), recorded as the decider."""
     verb = "Approve" if decision == "approve" else "Reject"
     title = f"{verb} {run.model_name} (run #{run.id})?"
     outcome = (
@@ -91,16 +93,15 @@ def confirm(
     body = f"""
 <h1>{escape(title)}</h1>
 {error}
+<p class="who">Signed in as <b>{escape(person)}</b>: the decision is recorded under this identity.</p>
 {_facts(run, approval)}
 <p>{outcome} Nothing is decided until you confirm below; this link works once.</p>
 <form method="post">
-<label for="name">Your name</label>
-<input id="name" name="name" maxlength="100" required autocomplete="name" value="{escape(name)}">
 <label for="comment">{comment_label}</label>
 <textarea id="comment" name="comment" maxlength="4000"{required}>{escape(comment)}</textarea>
 <button type="submit" class="{decision}">{verb} run #{run.id}</button>
 </form>
-<p class="muted">Your name, the time and your address are kept in the run's audit trail.</p>
+<p class="muted">Your identity, the time and your address are kept in the run's audit trail.</p>
 """
     return _page(title, body, status_code)
 
@@ -116,9 +117,11 @@ The release workflow continues.</p>
     return _page(title, body)
 
 
-def problem(status_code: int, message: str) -> HTMLResponse:
+def problem(status_code: int, message: str, *, sign_in_url: str = "") -> HTMLResponse:
+    """An error page; a 401 links to `sign_in_url` where one is configured (`make dev`)."""
     titles = {
         400: "Incomplete form",
+        401: "Sign in to decide",
         403: "Invalid approval link",
         404: "Not found",
         409: "Already decided",
@@ -129,6 +132,7 @@ def problem(status_code: int, message: str) -> HTMLResponse:
     body = f"""
 <h1>{escape(title)}</h1>
 <p class="error" role="alert">{escape(message)}</p>
+{f'<p><a href="{escape(sign_in_url)}">Sign in</a>, then open the link again.</p>' if sign_in_url else ""}
 <p class="muted">Nothing was decided. Open the run in the dashboard to see where it stands.</p>
 """
     return _page(title, body, status_code)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ from mlops_api.approvals.schemas import (
     html_responses,
 )
 from mlops_api.approvals.workflow import TaskAnswerer
-from mlops_api.auth.deps import require
+from mlops_api.auth.deps import authenticate_person, presented_identity, require, role_permissions
 from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.config import Settings
@@ -152,7 +153,7 @@ async def _decide_api(
         actor=principal.name,
         via=Via.API,  # the route decides how the decision arrived, never the body
         comment=comment,
-        details={"api_key_id": principal.key_id, **_client(request)},
+        details={**principal.audit_details(), **_client(request)},
     )
     decided = await service.decide(session, approval, decision, answerer, link=False)
     return ApprovalOut.model_validate(decided)
@@ -223,15 +224,63 @@ async def get_audit(run_id: RunId, session: Session, runs: Runs, _: Reader) -> l
     return [AuditEntryOut.model_validate(row) for row in await service.audit_trail(session, run_id, runs)]
 
 
+class _PageRefused(Exception):
+    def __init__(self, page: HTMLResponse) -> None:
+        self.page = page
+
+
+async def _signed_in_approver(request: Request) -> Principal:
+    """The person the load balancer signed in, with the approver role (docs/decisions/0017-people-signed-in-at-the-load-balancer.md):
+    a link is a capability, but only a signed-in approver may use it, and the decision is theirs.
+    An API key is not a person: it does not decide through a link."""
+    settings: Settings = request.app.state.settings
+    sign_in = _sign_in_link(settings.sign_in_url, request)
+    token = presented_identity(request)
+    if not token:
+        raise _PageRefused(
+            pages.problem(
+                401,
+                "Sign in to approve or reject: approval links are used by a signed-in approver.",
+                sign_in_url=sign_in,
+            )
+        )
+    try:
+        principal = await authenticate_person(request.app.state, token)
+    except HTTPException as exc:
+        raise _PageRefused(
+            pages.problem(
+                exc.status_code, str(exc.detail), sign_in_url=sign_in if exc.status_code == 401 else ""
+            )
+        ) from None
+    if Permission.APPROVE not in role_permissions(request.app.state, principal.role):
+        raise _PageRefused(
+            pages.problem(
+                403,
+                f"{principal.name} is signed in as {principal.role}: only approvers decide releases.",
+            )
+        )
+    return principal
+
+
+def _sign_in_link(sign_in_url: str, request: Request) -> str:
+    if not sign_in_url:
+        return ""  # behind the ALB: its OIDC action signs people in before the page is reached
+    return f"{sign_in_url}?{urlencode({'next': str(request.url)})}"
+
+
 @router.get(
     "/{run_id}/approval-links/{token}",
     response_class=HTMLResponse,
-    responses={200: {"description": "The confirmation page"}, **html_responses(403, 410, 503)},
-    summary="An approval link: shows a confirmation page, never decides",
+    responses={200: {"description": "The confirmation page"}, **html_responses(401, 403, 410, 503)},
+    summary="An approval link: shows a signed-in approver a confirmation page, never decides",
 )
 async def open_link(
-    run_id: RunId, token: LinkToken, session: Session, keys: Keys, runs: Runs
+    run_id: RunId, token: LinkToken, request: Request, session: Session, keys: Keys, runs: Runs
 ) -> HTMLResponse:
+    try:
+        person = await _signed_in_approver(request)
+    except _PageRefused as refused:
+        return refused.page
     try:
         claims = links.verify(await keys.get(), token, run_id=run_id)
         approval = await service.for_link(session, claims.approval_id, run_id, claims.nonce)
@@ -241,14 +290,14 @@ async def open_link(
         await session.rollback()
         return pages.problem(exc.status_code, str(exc.detail))
     await session.commit()  # nothing written: ends the transaction, releases the row lock
-    return pages.confirm(run, approval, claims.decision)
+    return pages.confirm(run, approval, claims.decision, person=person.name)
 
 
 @router.post(
     "/{run_id}/approval-links/{token}",
     response_class=HTMLResponse,
-    responses={200: {"description": "The decision is recorded"}, **html_responses(400, 403, 410, 503)},
-    summary="Confirm an approval link's decision (the form of its page); works once",
+    responses={200: {"description": "The decision is recorded"}, **html_responses(400, 401, 403, 410, 503)},
+    summary="Confirm an approval link's decision (the form of its page; a signed-in approver); works once",
 )
 async def confirm_link(
     run_id: RunId,
@@ -258,27 +307,38 @@ async def confirm_link(
     keys: Keys,
     answerer: Answerer,
     runs: Runs,
-    name: Annotated[str, Form(description="Who decides (recorded in the audit trail)")] = "",
     comment: Annotated[str, Form(description="Required to reject")] = "",
 ) -> HTMLResponse:
+    # Who decides is the signed identity, checked first: nothing is read or recorded for anyone else.
+    # A form field naming someone is ignored.
+    try:
+        person = await _signed_in_approver(request)
+    except _PageRefused as refused:
+        return refused.page
     try:
         claims = links.verify(await keys.get(), token, run_id=run_id)
         approval = await service.for_link(session, claims.approval_id, run_id, claims.nonce)
         service.check_open(approval, link=True)
         run = await service.run_of(session, approval, runs)
-        name, comment = name.strip(), comment.strip()
-        problem = _form_problem(name, comment, claims.decision)
+        comment = comment.strip()
+        problem = _form_problem(comment, claims.decision)
         if problem:
             await session.commit()  # nothing written; commit keeps the rows loaded for the page
             return pages.confirm(
-                run, approval, claims.decision, name=name, comment=comment, problem=problem, status_code=400
+                run,
+                approval,
+                claims.decision,
+                person=person.name,
+                comment=comment,
+                problem=problem,
+                status_code=400,
             )
         decision = service.DecisionMade(
             approved=claims.decision == "approve",
-            actor=f"{name} (signed link)",
+            actor=person.name,
             via=Via.LINK,
             comment=comment or None,
-            details=_client(request),
+            details={**person.audit_details(), **_client(request)},
         )
         decided = await service.decide(session, approval, decision, answerer, link=True)
     except ApiError as exc:
@@ -288,11 +348,7 @@ async def confirm_link(
     return pages.decided(run, decided)
 
 
-def _form_problem(name: str, comment: str, decision: links.Decision) -> str | None:
-    if not name:
-        return "Please give your name: it is recorded with the decision."
-    if len(name) > 100 or any(ord(c) < 32 for c in name):
-        return "The name must be at most 100 characters on one line."
+def _form_problem(comment: str, decision: links.Decision) -> str | None:
     if len(comment) > 4000 or "\x00" in comment:
         return "The comment must be at most 4000 characters."
     if decision == "reject" and not comment:

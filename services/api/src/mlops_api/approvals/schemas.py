@@ -123,7 +123,9 @@ class AuditEntryOut(BaseModel):
     run_id: int
     approval_id: int
     action: AuditAction
-    actor: str = Field(description="Who: the API key's name, the name typed on a link's page, or 'timeout'")
+    actor: str = Field(
+        description="Who: the API key's name, the signed-in person's e-mail (else subject), or 'timeout'"
+    )
     via: Via
     comment: str | None
     ml_score: float = Field(description="The MLScore the decision was taken on")
@@ -152,7 +154,8 @@ def html_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     own validation errors)."""
     descriptions = {
         400: "The form is incomplete (the page again, with the problem)",
-        403: "The link is not one this platform signed (forged or altered)",
+        401: "No valid signed-in identity (sign in at the load balancer; nothing was decided)",
+        403: "The link is not one this platform signed (forged or altered), or the person is not an approver",
         410: "The link expired or was already used, or the approval is over",
         503: "Links cannot be checked now (signing key or Step Functions unavailable)",
     }

@@ -5,7 +5,7 @@ included: without this guard a 50 MB JSON body from anyone was parsed before its
 upload was received whole. The guard runs first, for every request that carries a body:
 
 - a route that needs a key (its OpenAPI operation names the X-API-Key scheme) answers 401
-  at once when the key is missing or invalid, before a byte of the body is read;
+  at once when neither a valid key nor a valid signed identity is presented, before a byte of the body is read;
 - a declared `Content-Length` over the route's limit answers 413 at once; a streamed body is counted
   as it arrives and stops with 413 at the limit.
 
@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops_api.auth import deps
+from mlops_api.auth.identity import IDENTITY_HEADER, cookie_values, presented_token
 
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 # A multipart upload carries the form's boundaries and fields around the file.
@@ -90,8 +91,14 @@ class BodyGuardMiddleware:
         headers = dict(scope["headers"])
         if policy.needs_key:
             presented = headers.get(deps.api_key_header.model.name.lower().encode(), b"").decode("latin-1")
+            identity = presented_token(
+                {IDENTITY_HEADER: headers.get(IDENTITY_HEADER.encode(), b"").decode("latin-1")},
+                cookie_values(headers.get(b"cookie", b"").decode("latin-1")),
+                app.state.settings.oidc_dev_cookie,
+            )
             try:
-                scope.setdefault("state", {})["principal"] = await deps.authenticate(app.state, presented)
+                principal = await deps.authenticate(app.state, presented, identity)
+                scope.setdefault("state", {})["principal"] = principal
             except HTTPException as exc:
                 await _refuse(exc, scope, receive, send)
                 return

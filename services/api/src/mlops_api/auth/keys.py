@@ -22,9 +22,24 @@ KEY_PREFIX = "mlk_"
 
 @dataclass(frozen=True)
 class Principal:
-    key_id: int
+    """Who calls: an API key (key_id), or a person signed in at the load balancer (subject, email;
+    mlops_api.auth.identity). `name` is what records show: the key's name, or the person's e-mail."""
+
+    key_id: int | None
     name: str
     role: Role
+    subject: str | None = None
+    email: str | None = None
+
+    @property
+    def is_person(self) -> bool:
+        return self.subject is not None
+
+    def audit_details(self) -> dict[str, str | int | None]:
+        """Who decided, for an audit entry: the key's id, or the token's subject and e-mail."""
+        if self.is_person:
+            return {"identity": "oidc", "subject": self.subject, "email": self.email}
+        return {"api_key_id": self.key_id}
 
 
 def generate_key() -> str:

@@ -92,10 +92,12 @@ async def _keep_one_admin(session: AsyncSession, revoking: int) -> None:
 
 
 class WhoAmI(BaseModel):
-    key_id: int
-    name: str
+    key_id: int | None = Field(description="The API key's id; null for a signed-in person")
+    name: str = Field(description="The key's name, or the signed-in person's e-mail (else subject)")
     role: Role
-    permissions: list[str] = Field(description="What this key's role may do")
+    subject: str | None = Field(default=None, description="A signed-in person's subject (sub claim)")
+    email: str | None = Field(default=None, description="A signed-in person's e-mail")
+    permissions: list[str] = Field(description="What this role may do")
 
 
 me_router = APIRouter(tags=["api keys"])
@@ -105,7 +107,7 @@ me_router = APIRouter(tags=["api keys"])
     "/me",
     response_model=WhoAmI,
     responses=error_responses(401),
-    summary="The signed-in API key: its name, role and permissions (any valid key)",
+    summary="Who calls: the API key or signed-in person, with role and permissions",
 )
 async def who_am_i(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> WhoAmI:
     allowed = role_permissions(request.app.state, principal.role)
@@ -113,5 +115,7 @@ async def who_am_i(request: Request, principal: Annotated[Principal, Depends(cur
         key_id=principal.key_id,
         name=principal.name,
         role=principal.role,
+        subject=principal.subject,
+        email=principal.email,
         permissions=[p.value for p in Permission if p in allowed],
     )

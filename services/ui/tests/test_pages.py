@@ -392,3 +392,56 @@ def test_an_operator_cancels_an_active_run_after_a_confirmation(
     assert run["status_reason"].endswith(": wrong base model")
     assert f"Run #{run_id} cancelled" in at.success[0].value
     assert cancel_button not in [b.key for b in at.button]  # an ended run has no Cancel button
+
+
+# --- compare -----------------------------------------------------------------------------------------
+
+
+def test_compare_shows_runs_side_by_side(app, clients: Clients, datasets: dict[str, int], kit) -> None:
+    first = kit.new_run(clients, datasets, hyperparameters={"lora_r": 8}, ml_score_threshold=0.7)
+    second = kit.new_run(clients, datasets, hyperparameters={"lora_r": 32}, ml_score_threshold=0.8)
+    for run_id, score in ((first, 0.74), (second, 0.86)):
+        kit.move(clients, run_id, "training")
+        kit.record_results(clients, run_id, ml_score=score)
+    third = kit.new_run(clients, datasets, task_type="eval_only", train_dataset_id=None)
+
+    at = app("viewer", "views/compare.py")
+    kit.no_exception(at)
+    assert "Choose at least 2 runs" in kit.texts(at)
+
+    at = app("viewer", "views/compare.py", ids=f"{first},{second}")
+    kit.no_exception(at)
+    assert at.multiselect(key="compare_runs").value == [first, second]
+    settings = at.dataframe[0].value.set_index("Setting")
+    assert list(settings.columns) == [f"#{first}", f"#{second}"]
+    assert list(settings.loc["lora_r"]) == ["8", "32"]
+    assert list(settings.loc["MLScore"]) == ["0.740", "0.860"]
+    assert list(settings.loc["MLScore threshold"]) == ["0.70", "0.80"]
+    assert list(settings.loc["Evaluation dataset"]) == [f"#{datasets['eval']} eval-set"] * 2
+    assert "3 setting(s) differ between the runs (highlighted)." in kit.texts(
+        at
+    )  # lora_r, MLScore, threshold
+    scores = at.dataframe[1].value.set_index("Metric")
+    assert list(scores.loc["MLScore"]) == [0.74, 0.86]
+    assert list(scores.loc["Faithfulness"]) == [0.91, 0.91]
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert len(specs) == 3, len(specs)  # the breakdown, loss and tokens/s overlaid
+    assert any('"xOffset"' in s and '"threshold"' in s for s in specs)
+    assert any("Training loss" in s and f"#{second}" in s for s in specs)
+    answers = at.dataframe(key="compare_answers").value
+    assert list(answers.columns) == [
+        "Question",
+        f"#{first} answer",
+        f"#{first} score",
+        f"#{second} answer",
+        f"#{second} score",
+    ]
+    assert len(answers) == 6
+    assert "What does LoRA change in layer" in kit.texts(at)  # the first question, read side by side
+
+    # an evaluation-only run has no curve; at most five runs
+    at.multiselect(key="compare_runs").set_value([first, second, third]).run()
+    kit.no_exception(at)
+    assert at.query_params["ids"] == f"{first},{second},{third}"
+    assert f"No training history: #{third}." in kit.texts(at)
+    assert at.multiselect(key="compare_runs").max_selections == 5

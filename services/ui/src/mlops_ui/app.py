@@ -28,6 +28,7 @@ pages = {
         st.Page(VIEWS / "runs.py", title="Runs", icon=":material/list_alt:", url_path="runs", default=True),
         st.Page(VIEWS / "launch.py", title="Launch", icon=":material/rocket_launch:", url_path="launch"),
         st.Page(VIEWS / "run_detail.py", title="Run detail", icon=":material/monitoring:", url_path="run"),
+        st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     ],
     "Assets": [
         st.Page(VIEWS / "datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),

@@ -2,7 +2,8 @@
 # `make plan ENV=prod` / `make deploy ENV=prod`: plan, or build + push every image and apply.
 #
 #   scripts/deploy.sh plan   ENV   terraform plan of terraform/envs/ENV with this commit's images
-#   scripts/deploy.sh deploy ENV   build and push every image tagged with the commit, then terraform apply
+#   scripts/deploy.sh deploy ENV   build and push every image tagged with the commit, run the schema
+#                                  migration as a one-off ECS task, then terraform apply
 #
 # Needs: terraform, the AWS CLI v2 with credentials for the target account (a profile, SSO or the
 # GitHub OIDC role), docker (deploy only), and terraform/envs/ENV/backend.hcl (see
@@ -90,4 +91,13 @@ done
 
 approve=()
 [[ ${AUTO_APPROVE:-0} == 1 || ${CI:-} == true ]] && approve=(-auto-approve)
+
+# The schema first (docs/decisions/0018-ecs-fargate-behind-an-alb.md): register the migration task
+# of this commit's API image (and, on the first deploy, what it runs on), run it once and wait for
+# it, and only then let the full apply move the API's service to the new image. The API's
+# advisory-lock migration on start is no longer switched on: a failed migration stops the deploy here.
+echo "deploy: registering the migration task of $tag"
+tf apply -input=false -auto-approve -target=aws_ecs_cluster.this -target=aws_ecs_task_definition.migrate "${var_args[@]}"
+"$root/scripts/run_migration.sh" "$config"
+
 tf apply -input=false "${approve[@]}" "${var_args[@]}"

@@ -2,7 +2,7 @@
 
 A plan creates nothing: it reads the data sources (caller identity, availability zones) and computes
 what it would create, so the whole production estate plans against moto, even the services moto
-cannot create (App Runner, RDS options ...). The configuration is copied to a temporary directory
+cannot create (ECS, the load balancer, RDS options ...). The configuration is copied to a temporary directory
 with two override files: a local backend instead of S3 and a provider pointed at the emulator with
 its fake credentials. Every IAM policy of the estate is built from names, so the plan holds each
 policy document in full.
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from mlops_devstack.emulator import Emulator
@@ -29,10 +30,12 @@ TERRAFORM = ROOT / "terraform"
 
 # The services whose endpoints the provider is pointed at (every one envs/prod uses).
 ENDPOINT_SERVICES = [
-    "apprunner",
+    "appautoscaling",
     "cloudwatch",
     "ec2",
     "ecr",
+    "ecs",
+    "elbv2",
     "events",
     "iam",
     "kms",
@@ -42,6 +45,7 @@ ENDPOINT_SERVICES = [
     "s3",
     "sagemaker",
     "secretsmanager",
+    "servicediscovery",
     "sfn",
     "sns",
     "sqs",
@@ -52,7 +56,18 @@ PLAN_VARIABLES = {
     "image_tag": "0123456789abcdef0123456789abcdef01234567",
     "inference_image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-inference:test",
     "alarm_emails": '["oncall@example.com"]',
+    "domain_name": "mlops.example.com",
+    "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000",
+    "oidc_issuer": "https://idp.example.com",
+    "oidc_authorization_endpoint": "https://idp.example.com/oauth2/authorize",
+    "oidc_token_endpoint": "https://idp.example.com/oauth2/token",
+    "oidc_user_info_endpoint": "https://idp.example.com/oauth2/userinfo",
+    "oidc_client_id": "mlops-platform",
+    "oidc_client_secret_id": "mlops-test/oidc-client-secret",
 }
+# The sign-in's client secret, which envs/prod reads from Secrets Manager at plan time: the plan's
+# fixture puts it in the emulator first, as an operator does before the first apply.
+OIDC_CLIENT_SECRET = "client-secret-of-the-plan"
 
 
 def emulator_overrides(endpoint: str, region: str) -> str:
@@ -100,11 +115,27 @@ def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -
     return result.stdout
 
 
+def _put_oidc_client_secret(endpoint: str, region: str) -> None:
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = PLAN_VARIABLES["oidc_client_secret_id"]
+    try:
+        client.create_secret(Name=name, SecretString=OIDC_CLIENT_SECRET)
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=name, SecretString=OIDC_CLIENT_SECRET)
+
+
 def plan_prod(endpoint: str, region: str, work: Path) -> dict[str, Any]:
     """`terraform show -json` of the plan of envs/prod against the emulator at `endpoint`."""
     copy = work / "terraform"
     shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.lock.hcl"))
     config = copy / "envs" / "prod"
+    _put_oidc_client_secret(endpoint, region)
     (config / "emulator_override.tf").write_text(emulator_overrides(endpoint, region))
     env = terraform_env(work)
     run(["init", "-input=false", "-no-color"], config, env)
@@ -140,6 +171,12 @@ class ProdPlan:
         found = [r for r in self.all if r["address"] == address]
         assert found, f"the plan creates no {address}"
         return dict(found[0]["values"])
+
+
+@pytest.fixture(scope="session")
+def plan_inputs() -> dict[str, str]:
+    """The variables envs/prod is planned with, and the client secret the plan reads from the emulator."""
+    return {**PLAN_VARIABLES, "oidc_client_secret": OIDC_CLIENT_SECRET}
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,8 @@ ECR_PULL = {
     "ecr:GetAuthorizationToken",
 }
 
+ECS_EXECUTION = ECR_PULL | {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt"}
+
 EXPECTED: dict[str, set[str]] = {
     "mlops-api-role": {
         "events:PutEvents", "events:DescribeEventBus",
@@ -41,10 +43,13 @@ EXPECTED: dict[str, set[str]] = {
         "s3:PutObject", "s3:GetObject", "s3:DeleteObject",
         "kms:Decrypt", "kms:GenerateDataKey",
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "logs:CreateLogStream", "logs:PutLogEvents",  # the ADOT collector's EMF lines
     },
-    "mlops-ui-role": set(),  # the dashboard talks only to the API
-    "mlops-api-ecr-access": ECR_PULL | {"ecr:DescribeImages", "kms:Decrypt"},
-    "mlops-ui-ecr-access": ECR_PULL | {"ecr:DescribeImages", "kms:Decrypt"},
+    # ECS starts the tasks: image pull, logs, the task definition's secrets (the API's signing key).
+    # The dashboard has no task role at all: it calls no AWS API, only the API.
+    "mlops-api-execution-role": ECS_EXECUTION | {"secretsmanager:GetSecretValue"},
+    "mlops-ui-execution-role": ECS_EXECUTION,
+    "mlops-migrate-role": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
     "mlops-eval-role": LAMBDA_BASE | SQS_CONSUMER | {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "kms:GenerateDataKey",
         "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream",
@@ -91,8 +96,8 @@ STAR_ALLOWED: dict[str, set[str]] = {
         "sagemaker:Search",  # finds a cancelled run's training job by its tags
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
     },
-    "mlops-api-ecr-access": {"ecr:GetAuthorizationToken"},
-    "mlops-ui-ecr-access": {"ecr:GetAuthorizationToken"},
+    "mlops-api-execution-role": {"ecr:GetAuthorizationToken"},
+    "mlops-ui-execution-role": {"ecr:GetAuthorizationToken"},
     "mlops-eval-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
                         "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"},
     "mlops-dispatcher-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "states:SendTaskFailure"},
@@ -196,10 +201,10 @@ def test_pass_role_only_to_sagemaker(statements: dict[str, list[dict[str, Any]]]
 
 def test_roles_trust_only_their_service(prod_plan: ProdPlan) -> None:
     trusted = {
-        "mlops-api-role": "tasks.apprunner.amazonaws.com",
-        "mlops-ui-role": "tasks.apprunner.amazonaws.com",
-        "mlops-api-ecr-access": "build.apprunner.amazonaws.com",
-        "mlops-ui-ecr-access": "build.apprunner.amazonaws.com",
+        "mlops-api-role": "ecs-tasks.amazonaws.com",
+        "mlops-api-execution-role": "ecs-tasks.amazonaws.com",
+        "mlops-ui-execution-role": "ecs-tasks.amazonaws.com",
+        "mlops-migrate-role": "ecs-tasks.amazonaws.com",
         "mlops-sagemaker-role": "sagemaker.amazonaws.com",
         "mlops-release-workflow": "states.amazonaws.com",
         "mlops-events-start-executions": "events.amazonaws.com",
@@ -235,3 +240,35 @@ def test_each_worker_reads_only_its_own_api_key(statements: dict[str, list[dict[
         api_keys = {name for name in read if name.endswith("-api-key")}
         expected = {API_KEY_SECRET_OF[role]} if role in API_KEY_SECRET_OF else set()
         assert api_keys == expected, role
+
+
+def _secrets_read(policy: list[dict[str, Any]]) -> set[str]:
+    return {
+        resource.split(":secret:")[-1]
+        for statement in policy
+        if "secretsmanager:GetSecretValue" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+
+
+def test_ecs_roles_read_only_their_secrets(statements: dict[str, list[dict[str, Any]]]) -> None:
+    # ECS injects the API's link-signing key (the task definition's `secrets`); the code no longer reads it
+    assert _secrets_read(statements["mlops-api-execution-role"]) == {"mlops/approval-signing-key-??????"}
+    assert _secrets_read(statements["mlops-ui-execution-role"]) == set()
+    assert "mlops/approval-signing-key-??????" not in _secrets_read(statements["mlops-api-role"])
+    # the migration reads the database's RDS-managed secret, and only the one of our instance
+    (database,) = _secrets_read(statements["mlops-migrate-role"])
+    assert database == "rds!db-*"
+    (statement,) = [s for s in statements["mlops-migrate-role"] if s["Sid"] == "ReadDatabaseSecret"]
+    assert "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn" in statement["Condition"]["StringEquals"]
+
+
+def test_execution_roles_pull_only_their_image(statements: dict[str, list[dict[str, Any]]]) -> None:
+    for service in ("api", "ui"):
+        pulls = [
+            s
+            for s in statements[f"mlops-{service}-execution-role"]
+            if "ecr:BatchGetImage" in _as_list(s["Action"])
+        ]
+        (statement,) = pulls
+        assert statement["Resource"] == f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/mlops-{service}"

@@ -1,6 +1,6 @@
 """terraform/envs/prod and terraform/bootstrap: they validate, and the whole production estate plans
-against the AWS emulator with what the seed and the issue ask for (network, RDS, ECR, App Runner,
-Lambda, SageMaker, CloudWatch). Plans create nothing, so services moto cannot create plan too."""
+against the AWS emulator with what the seed and the issues ask for (network, RDS, ECR, ECS Fargate
+behind an ALB with sign-in, Lambda, SageMaker, CloudWatch). Plans create nothing, so services moto cannot create plan too."""
 
 from __future__ import annotations
 
@@ -112,42 +112,187 @@ def test_one_scanned_immutable_repository_per_image(prod_plan: ProdPlan) -> None
     assert len(prod_plan.of_type("aws_ecr_lifecycle_policy")) == len(repositories)
 
 
-def test_app_runner_services(prod_plan: ProdPlan) -> None:
-    services = {s["service_name"]: s for s in prod_plan.values("aws_apprunner_service")}
+def _alb_resource(prod_plan: ProdPlan, address: str) -> dict[str, Any]:
+    """The configuration of one resource of modules/alb (references, where values are unknown at plan)."""
+    module = prod_plan.plan["configuration"]["root_module"]["module_calls"]["alb"]["module"]
+    (resource,) = [r for r in module["resources"] if r["address"] == address]
+    return dict(resource["expressions"])
+
+
+def _module_call(prod_plan: ProdPlan, name: str) -> dict[str, Any]:
+    return dict(prod_plan.plan["configuration"]["root_module"]["module_calls"][name]["expressions"])
+
+
+def _hcl_block(path: Path, opening: str) -> str:
+    return path.read_text().split(opening, 1)[1].split("\n}\n", 1)[0]
+
+
+def test_no_app_runner_left() -> None:
+    """App Runner takes no new customers since 2026 (docs/decisions/0018-ecs-fargate-behind-an-alb.md)."""
+    assert not (TERRAFORM / "modules" / "apprunner").exists()
+    for path in TERRAFORM.rglob("*.tf"):
+        assert "aws_apprunner" not in path.read_text(), path
+
+
+def test_ecs_services_on_fargate_in_the_private_subnets(prod_plan: ProdPlan) -> None:
+    (cluster,) = prod_plan.values("aws_ecs_cluster")
+    assert cluster["name"] == "mlops"
+    services = {s["name"]: s for s in prod_plan.values("aws_ecs_service")}
     assert set(services) == {"mlops-api", "mlops-ui"}
-    scaling = {
-        s["auto_scaling_configuration_name"]: s
-        for s in prod_plan.values("aws_apprunner_auto_scaling_configuration_version")
+    for name, port in (("mlops-api", 8000), ("mlops-ui", 8501)):
+        service = services[name]
+        assert service["launch_type"] == "FARGATE"
+        assert service["platform_version"] == "LATEST"
+        assert service["network_configuration"][0]["assign_public_ip"] is False
+        assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}], name
+        assert service["deployment_minimum_healthy_percent"] == 100
+        assert service["load_balancer"][0]["container_port"] == port
+        call = _module_call(prod_plan, name.removeprefix("mlops-"))
+        assert call["subnet_ids"]["references"][0] == "module.network.private_subnet_ids"
+    definitions = {t["family"]: t for t in prod_plan.values("aws_ecs_task_definition")}
+    assert set(definitions) == {"mlops-api", "mlops-ui", "mlops-migrate"}
+    for definition in definitions.values():
+        assert definition["requires_compatibilities"] == ["FARGATE"]
+        assert definition["network_mode"] == "awsvpc"
+    assert (definitions["mlops-api"]["cpu"], definitions["mlops-api"]["memory"]) == ("512", "1024")
+    assert (definitions["mlops-ui"]["cpu"], definitions["mlops-ui"]["memory"]) == ("256", "512")
+    # the dashboard's containers are known at plan time (the API's wait for the database's address)
+    (ui,) = json.loads(definitions["mlops-ui"]["container_definitions"])
+    assert ui["image"].endswith("/mlops-ui:0123456789abcdef0123456789abcdef01234567")
+    assert ui["readonlyRootFilesystem"] is True
+    assert ui["portMappings"][0]["containerPort"] == 8501
+    assert ui["logConfiguration"]["options"]["awslogs-group"] == "/ecs/mlops-ui"
+    assert ui["environment"] == [{"name": "API_URL", "value": "http://api:8000"}]  # Service Connect
+    assert "secrets" not in ui or ui["secrets"] == []  # the dashboard holds no key
+
+
+def test_auto_scaling_on_cpu_and_requests(prod_plan: ProdPlan) -> None:
+    targets = {t["resource_id"]: t for t in prod_plan.values("aws_appautoscaling_target")}
+    assert {k: (t["min_capacity"], t["max_capacity"]) for k, t in targets.items()} == {
+        "service/mlops/mlops-api": (1, 5),
+        "service/mlops/mlops-ui": (1, 3),
     }
+    policies = {p["name"]: p for p in prod_plan.values("aws_appautoscaling_policy")}
+    assert set(policies) == {"mlops-api-cpu", "mlops-api-requests", "mlops-ui-cpu", "mlops-ui-requests"}
+    for name, policy in policies.items():
+        assert policy["policy_type"] == "TargetTrackingScaling"
+        (config,) = policy["target_tracking_scaling_policy_configuration"]
+        (metric,) = config["predefined_metric_specification"]
+        expected = "ECSServiceAverageCPUUtilization" if name.endswith("-cpu") else "ALBRequestCountPerTarget"
+        assert metric["predefined_metric_type"] == expected
+    requests = _module_call(prod_plan, "api")["request_count_resource_label"]["references"]
+    assert "module.alb.arn_suffix" in requests
+    assert 'module.alb.target_group_arn_suffixes["api"]' in requests
+
+
+def test_load_balancer_https_only_with_tls_1_2_and_up(
+    prod_plan: ProdPlan, plan_inputs: dict[str, str]
+) -> None:
+    (lb,) = prod_plan.values("aws_lb")
+    assert lb["load_balancer_type"] == "application"
+    assert lb["internal"] is False
+    assert lb["drop_invalid_header_fields"] is True
+    assert lb["enable_deletion_protection"] is True
+    assert _module_call(prod_plan, "alb")["subnet_ids"]["references"][0] == "module.network.public_subnet_ids"
+    listeners = {listener["port"]: listener for listener in prod_plan.values("aws_lb_listener")}
+    assert set(listeners) == {80, 443}
+    (redirect,) = listeners[80]["default_action"]
+    assert redirect["type"] == "redirect"
+    assert redirect["redirect"][0]["protocol"] == "HTTPS"
+    assert redirect["redirect"][0]["status_code"] == "HTTP_301"
+    https = listeners[443]
+    assert https["protocol"] == "HTTPS"
+    assert https["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert https["certificate_arn"] == plan_inputs["certificate_arn"]
+    groups = {g["name"]: g for g in prod_plan.values("aws_lb_target_group")}
+    assert groups["mlops-api"]["health_check"][0]["path"] == "/health"
+    assert groups["mlops-ui"]["health_check"][0]["path"] == "/_stcore/health"
+    assert {g["target_type"] for g in groups.values()} == {"ip"}  # Fargate's awsvpc tasks
+
+
+def test_people_sign_in_through_oidc_before_the_dashboard(
+    prod_plan: ProdPlan, plan_inputs: dict[str, str]
+) -> None:
+    (https,) = [listener for listener in prod_plan.values("aws_lb_listener") if listener["port"] == 443]
+    authenticate, forward = sorted(https["default_action"], key=lambda a: a["order"])
+    assert authenticate["type"] == "authenticate-oidc"
+    (oidc,) = authenticate["authenticate_oidc"]
+    assert oidc["issuer"] == plan_inputs["oidc_issuer"]
+    assert oidc["authorization_endpoint"] == plan_inputs["oidc_authorization_endpoint"]
+    assert oidc["token_endpoint"] == plan_inputs["oidc_token_endpoint"]
+    assert oidc["user_info_endpoint"] == plan_inputs["oidc_user_info_endpoint"]
+    assert oidc["client_id"] == plan_inputs["oidc_client_id"]
     assert (
-        scaling["mlops-api"]["min_size"],
-        scaling["mlops-api"]["max_size"],
-        scaling["mlops-api"]["max_concurrency"],
-    ) == (1, 5, 50)
-    assert (scaling["mlops-ui"]["min_size"], scaling["mlops-ui"]["max_size"]) == (1, 3)
-    api, ui = services["mlops-api"], services["mlops-ui"]
-    assert api["instance_configuration"][0]["cpu"] == "0.5 vCPU"
-    assert api["instance_configuration"][0]["memory"] == "1 GB"
-    assert ui["instance_configuration"][0]["cpu"] == "0.25 vCPU"
-    assert ui["instance_configuration"][0]["memory"] == "0.5 GB"
-    image = api["source_configuration"][0]["image_repository"][0]
-    assert image["image_identifier"].endswith("/mlops-api:0123456789abcdef0123456789abcdef01234567")
-    assert image["image_configuration"][0]["port"] == "8000"
-    assert api["network_configuration"][0]["egress_configuration"][0]["egress_type"] == "VPC"
-    assert len(prod_plan.of_type("aws_apprunner_vpc_connector")) == 1
+        oidc["client_secret"] == plan_inputs["oidc_client_secret"]
+    )  # read from Secrets Manager, not a variable
+    assert oidc["on_unauthenticated_request"] == "authenticate"
+    assert forward["type"] == "forward"
+    config = _alb_resource(prod_plan, "aws_lb_listener.https")["default_action"]
+    assert config[1]["target_group_arn"]["references"][0] == "aws_lb_target_group.ui.arn"
 
 
-def test_the_api_reads_the_database_secret_and_migrates_as_it_starts(prod_plan: ProdPlan) -> None:
+def test_listener_rules_metrics_hidden_api_keys_skip_sign_in(prod_plan: ProdPlan) -> None:
+    from mlops_api.auth.deps import api_key_header
+
+    rules = {rule["priority"]: rule for rule in prod_plan.values("aws_lb_listener_rule")}
+    assert sorted(rules) == [1, 10, 20]
+    # first: /metrics never leaves the VPC (the ADOT collector scrapes it inside the task)
+    metrics = rules[1]
+    assert metrics["condition"][0]["path_pattern"][0]["values"] == ["/metrics", "/metrics/*"]
+    (answer,) = metrics["action"]
+    assert answer["type"] == "fixed-response"
+    assert answer["fixed_response"][0]["status_code"] == "404"
+    # the Teams approval links: sign-in, then the API
+    links = rules[10]
+    assert links["condition"][0]["path_pattern"][0]["values"] == ["/runs/*/approval-links/*"]
+    assert [a["type"] for a in sorted(links["action"], key=lambda a: a["order"])] == [
+        "authenticate-oidc",
+        "forward",
+    ]
+    # a request carrying an API key, in the header the API reads, goes to the API without sign-in
+    keyed = rules[20]
+    (header,) = keyed["condition"][0]["http_header"]
+    assert header == {"http_header_name": api_key_header.model.name, "values": ["*"]}
+    assert [a["type"] for a in keyed["action"]] == ["forward"]
+    for address, action in (("aws_lb_listener_rule.api_key", 0), ("aws_lb_listener_rule.signed_in_api", 1)):
+        forward = _alb_resource(prod_plan, address)["action"][action]
+        assert forward["target_group_arn"]["references"][0] == "aws_lb_target_group.api.arn", address
+
+
+def test_the_api_task_configuration(prod_plan: ProdPlan) -> None:
     # The environment is unknown until apply (the database's address): check the configuration.
-    api = prod_plan.plan["configuration"]["root_module"]["module_calls"]["api"]["expressions"]
-    assert "module.database.master_user_secret_arn" in api["environment"]["references"]
-    block = (
-        (TERRAFORM / "envs/prod/compute.tf").read_text().split('module "api" {', 1)[1].split("\n}\n", 1)[0]
+    api = _module_call(prod_plan, "api")
+    assert api["environment"]["references"] == ["local.api_environment"]
+    assert api["secrets"]["references"] == ["local.api_secrets"]
+    compute = TERRAFORM / "envs/prod/compute.tf"
+    environment = dict(
+        re.findall(
+            r"^\s+([A-Z_]+)\s+=\s+(.+?)(?:\s+#.*)?$", _hcl_block(compute, "  api_environment = {"), re.M
+        )
     )
-    environment = dict(re.findall(r"^\s+([A-Z_]+)\s+=\s+(.+)$", block, re.MULTILINE))
-    assert environment["MIGRATE_ON_START"] == '"true"'  # App Runner has no one-off migration task
     assert {"DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_SECRET_ARN"} <= set(environment)
     assert "DATABASE_URL" not in environment
+    assert "MIGRATE_ON_START" not in environment  # the one-off migration task does it before each update
+    # the signed identity header: the load balancer is the signer the API expects
+    assert environment["OIDC_ALB_ARN"] == "module.alb.arn"
+    assert environment["AWS_REGION"] == "var.region"  # the region of ELB's public-key endpoint
+    assert environment["OIDC_ROLE_GROUPS"] == "jsonencode(var.oidc_role_groups)"
+    assert "OIDC_DEV_COOKIE" not in environment  # development only
+    assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == '"http://127.0.0.1:4318"'  # the ADOT sidecar
+    secrets = dict(re.findall(r"^\s+([A-Z_]+)\s+=\s+(.+)$", _hcl_block(compute, "  api_secrets = {"), re.M))
+    assert secrets == {"APPROVAL_SIGNING_KEY": 'local.secret_arns["approval-signing-key"]'}
+    assert api["sidecars"]["references"][:2] == ["var.adot_collector_image", "local.adot_config"]
+
+
+def test_the_migration_task_runs_the_api_image(prod_plan: ProdPlan) -> None:
+    (migrate,) = [t for t in prod_plan.values("aws_ecs_task_definition") if t["family"] == "mlops-migrate"]
+    assert migrate["requires_compatibilities"] == ["FARGATE"]
+    block = _hcl_block(TERRAFORM / "envs/prod/compute.tf", 'resource "aws_ecs_task_definition" "migrate" {')
+    assert 'image                  = local.image_uri["api"]' in block
+    assert 'command                = ["migrate"]' in block
+    assert "DATABASE_SECRET_ARN = module.database.master_user_secret_arn" in block
+    outputs = prod_plan.plan["configuration"]["root_module"]["outputs"]
+    assert {"ecs_cluster_name", "migrate_task_definition", "migrate_network_configuration"} <= set(outputs)
 
 
 def _handler_exists(dotted: str) -> bool:
@@ -252,7 +397,12 @@ def test_alarms_dashboard_and_tracing(prod_plan: ProdPlan) -> None:
     assert alarms["mlops-workflow-failed"]["metric_name"] == "ExecutionsFailed"
     assert alarms["mlops-lambda-duration-mlops-eval"]["threshold"] == 800000
     assert {f"mlops-lambda-errors-{name}" for name in [*LAMBDAS, "mlops-training-completion"]} <= set(alarms)
-    assert {"mlops-apprunner-5xx-mlops-api", "mlops-apprunner-5xx-mlops-ui"} <= set(alarms)
+    assert {
+        "mlops-target-5xx-api",
+        "mlops-target-5xx-ui",
+        "mlops-no-healthy-api",
+        "mlops-no-healthy-ui",
+    } <= set(alarms)
     mlscore = alarms["mlops-mlscore-degraded"]
     assert mlscore["threshold"] == 0.5
     assert mlscore["comparison_operator"] == "LessThanThreshold"

@@ -1,72 +1,231 @@
 ################################################################################
-# App Runner: API and UI (seed section 4)
+# ECS Fargate behind the load balancer: API and dashboard
+# (docs/decisions/0018-ecs-fargate-behind-an-alb.md; App Runner takes no new customers since 2026)
 ################################################################################
 
-module "api" {
-  source = "../../modules/apprunner"
-
-  name                 = "${var.name}-api"
-  image_uri            = local.image_uri["api"]
-  ecr_repository_arn   = local.ecr_arn["api"]
-  port                 = 8000
-  cpu                  = "0.5 vCPU"
-  memory               = "1 GB"
-  min_size             = 1
-  max_size             = 5
-  max_concurrency      = 50
-  health_check_path    = "/health"
-  instance_policy_json = data.aws_iam_policy_document.api.json
-  environment = {
+locals {
+  # Where people and the workers reach the platform: the certificate's domain name.
+  public_url = "https://${var.domain_name}"
+  # The ADOT collector beside the API (docs/decisions/0019-platform-metrics-and-traces.md): scrapes
+  # the API's /metrics inside the task into CloudWatch (EMF) and sends the OTLP traces to X-Ray.
+  api_metrics_log_group = "/ecs/${var.name}-api/metrics"
+  adot_config = templatefile("${path.module}/../../templates/adot_collector.yaml", {
+    region         = var.region
+    namespace      = var.metrics_namespace
+    log_group_name = local.api_metrics_log_group
+    api_port       = 8000
+  })
+  api_environment = {
     AWS_REGION                 = var.region
     EVENT_BUS_NAME             = local.event_bus_name
     DATASETS_BUCKET            = local.datasets_bucket
     MODEL_OUTPUTS_BUCKET       = local.model_outputs_bucket
-    APPROVAL_SIGNING_SECRET_ID = module.platform_core.secret_arns["approval-signing-key"]
+    APPROVAL_SIGNING_SECRET_ID = "" # the key comes from the task definition's secrets
+    PUBLIC_API_URL             = local.public_url
     LOG_FORMAT                 = "json"
     # PostgreSQL: the host and the RDS-managed secret ({username, password}) the URL is built from.
+    # The code reads that secret itself (not the task definition's secrets): RDS rotates it every
+    # 30 days and the API re-reads it when refused, without a new deployment.
     DATABASE_HOST       = module.database.address
     DATABASE_PORT       = tostring(module.database.port)
     DATABASE_NAME       = module.database.db_name
     DATABASE_SECRET_ARN = module.database.master_user_secret_arn
-    # App Runner has no one-off tasks: each instance upgrades the schema as it starts, under a
-    # PostgreSQL advisory lock (one migrates, the others wait and find it at head).
-    MIGRATE_ON_START = "true"
+    # The load balancer's signed identity header, x-amzn-oidc-data (docs/decisions/0017-people-signed-in-at-the-load-balancer.md):
+    # the signer the API accepts (its public keys come from ELB's endpoint of AWS_REGION) and the
+    # group claim that gives people their roles.
+    OIDC_ALB_ARN      = module.alb.arn
+    OIDC_GROUPS_CLAIM = var.oidc_groups_claim
+    OIDC_ROLE_GROUPS  = jsonencode(var.oidc_role_groups)
+    # OpenTelemetry traces to the ADOT sidecar (mlops_contracts.tracing), run id as a span attribute.
+    OTEL_TRACES_ENABLED         = "true"
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
+    OTEL_SERVICE_NAME           = "${var.name}-api"
   }
-  vpc_connector = {
-    name       = "${var.name}-vpc-connector"
-    vpc_id     = module.network.vpc_id
-    vpc_cidr   = module.network.vpc_cidr_block
-    subnet_ids = module.network.private_subnet_ids
+  api_secrets = {
+    APPROVAL_SIGNING_KEY = local.secret_arns["approval-signing-key"]
   }
-  tracing_enabled     = true
-  kms_key_arn         = module.platform_core.kms_key_arn
-  kms_key_arn_pattern = local.kms_key_pattern
-  kms_key_alias       = local.kms_alias
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+
+  tags = var.tags
+}
+
+# Service Connect: the dashboard reaches the API at http://api:8000 inside the VPC (it passes on the
+# signed-in person's identity header; it holds no API key of its own).
+resource "aws_service_discovery_http_namespace" "this" {
+  name        = var.name
+  description = "ECS Service Connect of the platform's services"
+  tags        = var.tags
+}
+
+data "aws_secretsmanager_secret_version" "oidc_client_secret" {
+  secret_id = var.oidc_client_secret_id
+}
+
+module "alb" {
+  source = "../../modules/alb"
+
+  name            = var.name
+  vpc_id          = module.network.vpc_id
+  vpc_cidr        = module.network.vpc_cidr_block
+  subnet_ids      = module.network.public_subnet_ids
+  certificate_arn = var.certificate_arn
+  oidc = {
+    issuer                 = var.oidc_issuer
+    authorization_endpoint = var.oidc_authorization_endpoint
+    token_endpoint         = var.oidc_token_endpoint
+    user_info_endpoint     = var.oidc_user_info_endpoint
+    client_id              = var.oidc_client_id
+    scope                  = var.oidc_scope
+  }
+  # In the state (the listener's configuration needs the value): the state bucket is KMS-encrypted.
+  oidc_client_secret  = data.aws_secretsmanager_secret_version.oidc_client_secret.secret_string
+  deletion_protection = var.alb_deletion_protection
   tags                = var.tags
 }
 
-module "ui" {
-  source = "../../modules/apprunner"
+module "api" {
+  source = "../../modules/ecs_service"
 
-  name               = "${var.name}-ui"
-  image_uri          = local.image_uri["ui"]
-  ecr_repository_arn = local.ecr_arn["ui"]
-  port               = 8501
-  cpu                = "0.25 vCPU"
-  memory             = "0.5 GB"
-  min_size           = 1
-  max_size           = 3
-  health_check_path  = "/_stcore/health"
-  # mlops-ui-role: no permission at all, the dashboard talks only to the API over HTTPS.
-  instance_policy_json = null
+  name                         = "${var.name}-api"
+  cluster_arn                  = aws_ecs_cluster.this.arn
+  cluster_name                 = aws_ecs_cluster.this.name
+  image_uri                    = local.image_uri["api"]
+  ecr_repository_arn           = local.ecr_arn["api"]
+  port                         = 8000
+  cpu                          = 512
+  memory                       = 1024
+  min_count                    = 1
+  max_count                    = 5
+  requests_per_target          = 3000 # a minute, per task
+  request_count_resource_label = "${module.alb.arn_suffix}/${module.alb.target_group_arn_suffixes["api"]}"
+  task_role_name               = "${var.name}-api-role"
+  task_policy_json             = data.aws_iam_policy_document.api.json
+  environment                  = local.api_environment
+  secrets                      = local.api_secrets
+  sidecars = [{
+    name      = "adot-collector"
+    image     = var.adot_collector_image
+    essential = false # the API serves without it; metrics and traces pause
+    # the ADOT collector reads its whole configuration from this variable
+    environment = { AOT_CONFIG_CONTENT = local.adot_config }
+  }]
+  vpc_id                           = module.network.vpc_id
+  vpc_cidr                         = module.network.vpc_cidr_block
+  subnet_ids                       = module.network.private_subnet_ids
+  egress_vpc_ports                 = [5432]
+  ingress_security_group_id        = module.alb.security_group_id
+  extra_ingress_security_group_ids = { dashboard = module.ui.security_group_id }
+  target_group_arn                 = module.alb.target_group_arns["api"]
+  service_connect                  = { namespace_arn = aws_service_discovery_http_namespace.this.arn, dns_name = "api" }
+  kms_key_arn                      = module.platform_core.kms_key_arn
+  kms_key_arn_pattern              = local.kms_key_pattern
+  kms_key_alias                    = local.kms_alias
+  tags                             = var.tags
+}
+
+module "ui" {
+  source = "../../modules/ecs_service"
+
+  name                         = "${var.name}-ui"
+  cluster_arn                  = aws_ecs_cluster.this.arn
+  cluster_name                 = aws_ecs_cluster.this.name
+  image_uri                    = local.image_uri["ui"]
+  ecr_repository_arn           = local.ecr_arn["ui"]
+  port                         = 8501
+  cpu                          = 256
+  memory                       = 512
+  min_count                    = 1
+  max_count                    = 3
+  requests_per_target          = 1000
+  request_count_resource_label = "${module.alb.arn_suffix}/${module.alb.target_group_arn_suffixes["ui"]}"
+  # no task role: the dashboard calls no AWS API, only the API
   environment = {
-    API_URL = module.api.service_url
+    API_URL = "http://api:8000"
   }
-  tracing_enabled     = false
-  kms_key_arn         = module.platform_core.kms_key_arn
-  kms_key_arn_pattern = local.kms_key_pattern
-  kms_key_alias       = local.kms_alias
-  tags                = var.tags
+  vpc_id                    = module.network.vpc_id
+  vpc_cidr                  = module.network.vpc_cidr_block
+  subnet_ids                = module.network.private_subnet_ids
+  egress_vpc_ports          = [8000]
+  ingress_security_group_id = module.alb.security_group_id
+  target_group_arn          = module.alb.target_group_arns["ui"]
+  service_connect           = { namespace_arn = aws_service_discovery_http_namespace.this.arn }
+  kms_key_arn               = module.platform_core.kms_key_arn
+  kms_key_arn_pattern       = local.kms_key_pattern
+  kms_key_alias             = local.kms_alias
+  tags                      = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "api_metrics" {
+  #checkov:skip=CKV_AWS_338:30 days as in the platform's log retention table; CloudWatch keeps the metrics extracted from these EMF lines for 15 months
+  name              = local.api_metrics_log_group
+  retention_in_days = 30
+  kms_key_id        = module.platform_core.kms_key_arn
+  tags              = var.tags
+}
+
+# The schema migration: a one-off task of the API's image that `make deploy` runs (scripts/deploy.sh,
+# `aws ecs run-task` then `aws ecs wait tasks-stopped`) before the API's service takes the new image.
+# The API's advisory-lock migration on start stays as a guard (MIGRATE_ON_START is unset: off).
+resource "aws_iam_role" "migrate" {
+  name               = "${var.name}-migrate-role"
+  description        = "Task role of the one-off schema migration: reads the database secret"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "migrate" {
+  name   = "migrate"
+  role   = aws_iam_role.migrate.name
+  policy = data.aws_iam_policy_document.migrate.json
+}
+
+resource "aws_ecs_task_definition" "migrate" {
+  family                   = "${var.name}-migrate"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = "256"
+  memory                   = "512"
+  execution_role_arn       = module.api.execution_role_arn
+  task_role_arn            = aws_iam_role.migrate.arn
+  container_definitions = jsonencode([{
+    name                   = "migrate"
+    image                  = local.image_uri["api"]
+    essential              = true
+    readonlyRootFilesystem = true
+    privileged             = false
+    command                = ["migrate"]
+    environment = [for k, v in {
+      AWS_REGION          = var.region
+      LOG_FORMAT          = "json"
+      DATABASE_HOST       = module.database.address
+      DATABASE_PORT       = tostring(module.database.port)
+      DATABASE_NAME       = module.database.db_name
+      DATABASE_SECRET_ARN = module.database.master_user_secret_arn
+    } : { name = k, value = v }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = module.api.log_group_name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "migrate"
+      }
+    }
+  }])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  tags = var.tags
 }
 
 ################################################################################
@@ -122,7 +281,7 @@ module "lambdas" {
         JUDGE_MODEL_ID           = var.judge_model_id
         JUDGE_EMBEDDING_MODEL_ID = var.judge_embedding_model_id
         MODEL_OUTPUTS_BUCKET     = local.model_outputs_bucket
-        API_URL                  = module.api.service_url
+        API_URL                  = local.public_url
         API_KEY_SECRET_ID        = module.platform_core.secret_arns["evaluator-api-key"]
         METRICS_NAMESPACE        = "MLOps"
         WORK_DIR                 = "/tmp/mlops-evaluation"
@@ -184,7 +343,7 @@ module "lambdas" {
       timeout     = 300
       environment = {
         NOTIFICATIONS_TOPIC_ARN = module.platform_core.notifications_topic_arn
-        API_URL                 = module.api.service_url
+        API_URL                 = local.public_url
         API_KEY_SECRET_ID       = module.platform_core.secret_arns["approval-worker-api-key"]
       }
       sqs_source = local.sqs_source["approval"]
@@ -200,7 +359,7 @@ module "lambdas" {
       timeout     = 60
       environment = {
         TEAMS_WEBHOOK_SECRET_ID = module.platform_core.secret_arns["teams-webhook"]
-        DASHBOARD_URL           = module.ui.service_url
+        DASHBOARD_URL           = local.public_url
       }
       sqs_source = local.sqs_source["notifications"]
     }
@@ -214,7 +373,7 @@ module "lambdas" {
       policy_json = data.aws_iam_policy_document.projector.json
       timeout     = 60
       environment = {
-        API_URL           = module.api.service_url
+        API_URL           = local.public_url
         API_KEY_SECRET_ID = module.platform_core.secret_arns["projector-api-key"]
       }
       sqs_source = local.sqs_source["run_events"]
@@ -229,7 +388,7 @@ module "lambdas" {
       policy_json = data.aws_iam_policy_document.claims.json
       timeout     = 30
       environment = {
-        API_URL           = module.api.service_url
+        API_URL           = local.public_url
         API_KEY_SECRET_ID = module.platform_core.secret_arns["projector-api-key"]
       }
       sqs_source = local.sqs_source["claims"]
@@ -257,9 +416,11 @@ module "observability" {
     "${var.name}-projector"           = { duration_alarm_ms = 48000 }
     "${var.name}-claims"              = { duration_alarm_ms = 24000 }
   }
-  apprunner_services = {
-    (module.api.service_name) = module.api.service_id
-    (module.ui.service_name)  = module.ui.service_id
+  load_balancer_arn_suffix = module.alb.arn_suffix
+  target_groups            = module.alb.target_group_arn_suffixes
+  outbox_metrics = {
+    namespace  = var.metrics_namespace
+    dimensions = { job = "${var.name}-api" }
   }
   kms_key_arn = module.platform_core.kms_key_arn
   tags        = var.tags

@@ -14,7 +14,7 @@ locals {
   }
 }
 
-# App Runner: the API (mlops-api-role)
+# ECS: the API's task role (mlops-api-role), its code and the ADOT collector beside it
 data "aws_iam_policy_document" "api" {
   #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions: states:SendTask* (authorized by the task token), sagemaker:ListModelPackage(Group)s, sagemaker:Search, X-Ray writes; tests/infra/test_prod_iam.py lists them
   statement {
@@ -65,7 +65,7 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "ReadOwnSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.secret_arns["approval-signing-key"], local.secret_arns["api-bootstrap-key"]]
+    resources = [local.secret_arns["api-bootstrap-key"]]
   }
 
   # The RDS-managed master secret (its name is RDS's): the one tagged with our instance.
@@ -115,10 +115,60 @@ data "aws_iam_policy_document" "api" {
     }
   }
 
+  # The ADOT collector (awsxray exporter) sends the API's OpenTelemetry spans to X-Ray.
   statement {
     sid       = "SendTraces"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
     resources = ["*"]
+  }
+
+  # The ADOT collector (awsemf exporter) writes the scraped /metrics as EMF lines to its log group;
+  # CloudWatch extracts the metrics from them (docs/decisions/0019-platform-metrics-and-traces.md).
+  statement {
+    sid       = "WriteMetricsAsEmf"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.arn}:logs:${local.region_acc}:log-group:${local.api_metrics_log_group}:*"]
+  }
+}
+
+# The ECS tasks' trust (the migration's task role; the services' roles are modules/ecs_service's).
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# ECS: the one-off schema migration (mlops-migrate-role): the database secret only.
+data "aws_iam_policy_document" "migrate" {
+  statement {
+    sid       = "ReadDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["${local.arn}:secretsmanager:${local.region_acc}:secret:rds!db-*"]
+    condition {
+      test     = "StringEquals"
+      variable = "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn"
+      values   = [module.database.instance_arn_pattern]
+    }
+  }
+
+  statement {
+    sid       = "DecryptTheDatabaseSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [local.kms_key_pattern]
+    condition {
+      test     = local.use_key.test
+      variable = local.use_key.variable
+      values   = local.use_key.values
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 # The platform on AWS: modules/platform_core, which envs/local applies too (key, bus, queues, topic,
-# buckets, secrets, release workflow from the one ASL template), plus network, RDS, ECR, App Runner,
+# buckets, secrets, release workflow from the one ASL template), plus network, RDS, ECR, ECS Fargate behind an ALB,
 # Lambda, SageMaker and CloudWatch. IAM: one role per component (seed section 15.1), each allowed what
 # its code calls on this estate's resources only. ARNs are built from names, so every policy is known
 # at plan time and tests/infra can check it.
@@ -130,7 +130,7 @@ module "database" {
   deletion_protection        = var.db_deletion_protection
   vpc_id                     = module.network.vpc_id
   subnet_ids                 = module.network.private_subnet_ids
-  allowed_security_group_ids = { api = module.api.vpc_connector_security_group_id }
+  allowed_security_group_ids = { api = module.api.security_group_id } # the API and its migration task
   kms_key_arn                = module.platform_core.kms_key_arn
   tags                       = var.tags
 }

@@ -1,11 +1,48 @@
 output "api_url" {
-  description = "HTTPS URL of the API."
-  value       = module.api.service_url
+  description = "HTTPS URL of the API (API keys in X-API-Key) and of the dashboard (people sign in)."
+  value       = local.public_url
 }
 
 output "ui_url" {
   description = "HTTPS URL of the dashboard."
-  value       = module.ui.service_url
+  value       = local.public_url
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer: point domain_name at it (Route 53 alias or CNAME)."
+  value       = module.alb.dns_name
+}
+
+output "alb_arn" {
+  description = "ARN of the load balancer (the signer of the identity header the API checks)."
+  value       = module.alb.arn
+}
+
+# What `make deploy` (scripts/deploy.sh) needs to run the migration task before the API's service updates.
+output "ecs_cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "ecs_services" {
+  description = "Name of the API's and the dashboard's ECS services."
+  value       = { api = module.api.service_name, ui = module.ui.service_name }
+}
+
+output "migrate_task_definition" {
+  description = "ARN of the one-off migration task's task definition (this commit's API image)."
+  value       = aws_ecs_task_definition.migrate.arn
+}
+
+output "migrate_network_configuration" {
+  description = "`aws ecs run-task --network-configuration` of the migration: the private subnets, the API's security group (PostgreSQL)."
+  value = jsonencode({
+    awsvpcConfiguration = {
+      subnets        = module.network.private_subnet_ids
+      securityGroups = [module.api.security_group_id]
+      assignPublicIp = "DISABLED"
+    }
+  })
 }
 
 output "ecr_repository_urls" {

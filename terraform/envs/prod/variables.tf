@@ -108,3 +108,91 @@ variable "inference_image" {
   description = "Inference container image registered with each candidate model package."
   type        = string
 }
+
+variable "domain_name" {
+  description = "Domain name of the platform (the ACM certificate's; point it at the load balancer's `alb_dns_name`): the dashboard, the API and the approval links."
+  type        = string
+}
+
+variable "certificate_arn" {
+  description = "ARN of the ACM certificate of the load balancer's HTTPS listener (issued for domain_name, in var.region)."
+  type        = string
+}
+
+variable "alb_deletion_protection" {
+  description = "Refuse to delete the load balancer (set false, apply, then destroy to tear down)."
+  type        = bool
+  default     = true
+}
+
+# Sign-in of people at the load balancer (authenticate-oidc). The values are in the identity
+# provider's discovery document (`<issuer>/.well-known/openid-configuration`): Entra ID, Cognito, Okta ...
+variable "oidc_issuer" {
+  description = "OIDC issuer of the identity provider (e.g. https://login.microsoftonline.com/<tenant>/v2.0)."
+  type        = string
+}
+
+variable "oidc_authorization_endpoint" {
+  description = "Authorization endpoint of the identity provider."
+  type        = string
+}
+
+variable "oidc_token_endpoint" {
+  description = "Token endpoint of the identity provider."
+  type        = string
+}
+
+variable "oidc_user_info_endpoint" {
+  description = "User-info endpoint of the identity provider."
+  type        = string
+}
+
+variable "oidc_client_id" {
+  description = "Client (application) id of the platform's registration at the identity provider."
+  type        = string
+}
+
+variable "oidc_client_secret_id" {
+  description = "Secrets Manager id (name or ARN) of the registration's client secret, put there by hand before the first apply."
+  type        = string
+}
+
+variable "oidc_scope" {
+  description = "Scopes the sign-in asks for (the group claim the API maps to roles may need one more, e.g. Cognito's `cognito:groups` comes with openid)."
+  type        = string
+  default     = "openid email profile"
+}
+
+variable "oidc_groups_claim" {
+  description = "Claim of the signed-in person's groups, which the API maps to roles (Cognito: `cognito:groups`)."
+  type        = string
+  default     = "groups"
+}
+
+variable "oidc_role_groups" {
+  description = "Group (as the claim names it; Entra ID sends group object ids) => role of the platform: viewer, operator, approver or admin."
+  type        = map(string)
+  default = {
+    mlops-viewers   = "viewer"
+    mlops-operators = "operator"
+    mlops-approvers = "approver"
+    mlops-admins    = "admin"
+  }
+
+  validation {
+    condition     = alltrue([for role in values(var.oidc_role_groups) : contains(["viewer", "operator", "approver", "admin"], role)])
+    error_message = "oidc_role_groups maps groups to viewer, operator, approver or admin (workers' roles are API keys only)."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the platform's own metrics (the API's, through the ADOT collector, and the evaluation's EMF)."
+  type        = string
+  default     = "MLOps"
+}
+
+variable "adot_collector_image" {
+  description = "Image of the AWS Distro for OpenTelemetry collector beside the API (public ECR, pinned)."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+}

@@ -97,11 +97,30 @@ locals {
       namespace   = "AWS/Lambda", metric = "Duration", statistic = "Maximum"
       dimensions  = { FunctionName = name }, threshold = fn.duration_alarm_ms, notify_ok = false
     } },
-    { for name, id in var.apprunner_services : "${var.name_prefix}-apprunner-5xx-${name}" => {
-      description = "App Runner service ${name} answered more than ${var.apprunner_5xx_threshold} 5xx in 5 minutes"
-      namespace   = "AWS/AppRunner", metric = "5xxStatusResponses", statistic = "Sum"
-      dimensions  = { ServiceName = name, ServiceID = id }, threshold = var.apprunner_5xx_threshold, notify_ok = false
+    { for name, suffix in var.target_groups : "${var.name_prefix}-target-5xx-${name}" => {
+      description = "The ${name} tasks answered more than ${var.target_5xx_threshold} 5xx in 5 minutes"
+      namespace   = "AWS/ApplicationELB", metric = "HTTPCode_Target_5XX_Count", statistic = "Sum"
+      dimensions  = { LoadBalancer = var.load_balancer_arn_suffix, TargetGroup = suffix }, threshold = var.target_5xx_threshold, notify_ok = false
     } },
+    { for name, suffix in var.target_groups : "${var.name_prefix}-no-healthy-${name}" => {
+      description = "The ${name} target group has unhealthy tasks (a deployment rolling back, or tasks failing their health checks)"
+      namespace   = "AWS/ApplicationELB", metric = "UnHealthyHostCount", statistic = "Maximum"
+      dimensions  = { LoadBalancer = var.load_balancer_arn_suffix, TargetGroup = suffix }, threshold = 0, notify_ok = true
+    } },
+    # The outbox (docs/decisions/0006-transactional-outbox.md): events the relay has not put on the
+    # bus yet. The API's /metrics, scraped by the ADOT collector beside it (EMF).
+    var.outbox_metrics == null ? {} : {
+      "${var.name_prefix}-outbox-backlog" = {
+        description = "More than ${var.outbox_backlog_threshold} outbox events wait for the relay: the bus refuses them or the relay is stuck"
+        namespace   = var.outbox_metrics.namespace, metric = "mlops_outbox_backlog", statistic = "Maximum"
+        dimensions  = var.outbox_metrics.dimensions, threshold = var.outbox_backlog_threshold, notify_ok = true
+      }
+      "${var.name_prefix}-outbox-oldest-age" = {
+        description = "The oldest unpublished outbox event is older than ${var.outbox_age_threshold_seconds} s: events are stuck before the bus"
+        namespace   = var.outbox_metrics.namespace, metric = "mlops_outbox_oldest_age_seconds", statistic = "Maximum"
+        dimensions  = var.outbox_metrics.dimensions, threshold = var.outbox_age_threshold_seconds, notify_ok = true
+      }
+    },
   )
 }
 
@@ -231,12 +250,23 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 0, y = 12, width = 24, height = 6
         properties = {
-          title   = "App Runner requests and 5xx"
+          title   = "Load balancer requests and target 5xx"
           region  = local.region
           stat    = "Sum"
           period  = 300
           view    = "timeSeries"
-          metrics = flatten([for name, id in var.apprunner_services : [["AWS/AppRunner", "Requests", "ServiceName", name, "ServiceID", id], ["AWS/AppRunner", "5xxStatusResponses", "ServiceName", name, "ServiceID", id]]])
+          metrics = flatten([for name, suffix in var.target_groups : [["AWS/ApplicationELB", "RequestCount", "LoadBalancer", var.load_balancer_arn_suffix, "TargetGroup", suffix], ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", var.load_balancer_arn_suffix, "TargetGroup", suffix]]])
+        }
+      },
+      {
+        type = "metric", x = 0, y = 18, width = 24, height = 6
+        properties = {
+          title   = "Outbox backlog (events) and oldest age (s)"
+          region  = local.region
+          stat    = "Maximum"
+          period  = 300
+          view    = "timeSeries"
+          metrics = var.outbox_metrics == null ? [] : [for m in ["mlops_outbox_backlog", "mlops_outbox_oldest_age_seconds"] : concat([var.outbox_metrics.namespace, m], flatten([for k, v in var.outbox_metrics.dimensions : [k, v]]))]
         }
       },
     ]

@@ -33,15 +33,41 @@ variable "lambda_functions" {
   }))
 }
 
-variable "apprunner_services" {
-  description = "App Runner services whose 5xx alarm, service name => service ID."
+variable "load_balancer_arn_suffix" {
+  description = "ARN suffix of the load balancer (CloudWatch's LoadBalancer dimension)."
+  type        = string
+}
+
+variable "target_groups" {
+  description = "Target groups whose 5xx and unhealthy tasks alarm, name => ARN suffix (CloudWatch's TargetGroup dimension)."
   type        = map(string)
 }
 
-variable "apprunner_5xx_threshold" {
-  description = "5xx answers in 5 minutes above which a service alarms."
+variable "target_5xx_threshold" {
+  description = "5xx answers of a target group's tasks in 5 minutes above which it alarms."
   type        = number
   default     = 5
+}
+
+variable "outbox_metrics" {
+  description = "Where the API's outbox figures land in CloudWatch (the ADOT collector's EMF): namespace and dimensions; null: no outbox alarms."
+  type = object({
+    namespace  = string
+    dimensions = map(string)
+  })
+  default = null
+}
+
+variable "outbox_backlog_threshold" {
+  description = "Unpublished outbox events above which the backlog alarms."
+  type        = number
+  default     = 100
+}
+
+variable "outbox_age_threshold_seconds" {
+  description = "Age (s) of the oldest unpublished outbox event above which it alarms (the relay retries with a backoff of at most 30 s)."
+  type        = number
+  default     = 300
 }
 
 variable "metrics_namespace" {

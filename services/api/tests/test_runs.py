@@ -8,7 +8,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from pydantic import ValidationError
 
+from mlops_api.config import Settings
+from mlops_api.errors import Unprocessable
+from mlops_api.runs import model_source
 from mlops_api.runs.schemas import RunOut, RunPage
 from mlops_contracts.status import RunStatus
 from mlops_testkit.api import BUCKET, OUTPUTS_BUCKET, Clients, run_body
@@ -352,3 +356,37 @@ def test_result_uris_lie_under_the_runs_own_prefix(
         served = viewer.get(f"/runs/{run_id}/samples")
     assert served.status_code == 404
     assert "not under run" in served.json()["detail"]
+
+
+def test_a_model_in_a_bucket_the_jobs_cannot_read_is_refused_listing_the_readable_ones(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
+) -> None:
+    # It passed the API; the training job and the evaluation worker then failed with AccessDenied.
+    body = run_body(datasets, task_type="eval_only", model_id="s3://someone-elses-bucket/models/llama/")
+    del body["train_dataset_id"]
+    with clients.as_("operator") as op:
+        refused = op.post("/runs", json=body)
+        assert refused.status_code == 422, refused.text
+        message = refused.json()["detail"]
+        assert "cannot read the bucket 'someone-elses-bucket'" in message
+        assert f"readable buckets: {BUCKET}, {OUTPUTS_BUCKET}" in message
+        # a model the platform wrote (or put next to its outputs) is fine
+        accepted = op.post("/runs", json={**body, "model_id": f"s3://{OUTPUTS_BUCKET}/models/llama/"})
+        assert accepted.status_code == 201, accepted.text
+    row = db.execute(
+        "SELECT count(*) FROM pipeline_runs WHERE model_id LIKE %s", ("%someone-elses%",)
+    ).fetchone()
+    assert row == (0,)
+
+
+def test_model_source_buckets_adds_readable_buckets() -> None:
+    settings = Settings(
+        DATASETS_BUCKET="data", MODEL_OUTPUTS_BUCKET="outputs", MODEL_SOURCE_BUCKETS="team-models,outputs"
+    )
+    assert settings.readable_model_buckets == ("data", "outputs", "team-models")
+    model_source.require_readable("s3://team-models/llama/", settings.readable_model_buckets)
+    model_source.require_readable("mistralai/Mistral-7B-v0.1", settings.readable_model_buckets)
+    with pytest.raises(Unprocessable, match="readable buckets: data, outputs, team-models"):
+        model_source.require_readable("s3://other/llama/", settings.readable_model_buckets)
+    with pytest.raises(ValidationError, match="MODEL_SOURCE_BUCKETS"):
+        Settings(MODEL_SOURCE_BUCKETS="Team_Models")

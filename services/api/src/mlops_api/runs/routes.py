@@ -12,7 +12,7 @@ from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.deps import get_autocommit_engine, get_session
 from mlops_api.errors import NotFound, Unprocessable
-from mlops_api.runs import cancel, result_access, result_uris, samples, service
+from mlops_api.runs import cancel, model_source, result_access, result_uris, samples, service
 from mlops_api.runs.annotate import annotate
 from mlops_api.runs.page import RunFilters, run_page_json
 from mlops_api.runs.schemas import (
@@ -81,6 +81,7 @@ async def create_run(
         ),
     ] = None,
 ) -> RunOut:
+    model_source.require_readable(body.model_id, request.app.state.settings.readable_model_buckets)
     run, created = await service.create_run(engine, body, principal, idempotency_key)
     if created:
         request.app.state.notify_outbox()

@@ -445,3 +445,83 @@ def test_compare_shows_runs_side_by_side(app, clients: Clients, datasets: dict[s
     assert at.query_params["ids"] == f"{first},{second},{third}"
     assert f"No training history: #{third}." in kit.texts(at)
     assert at.multiselect(key="compare_runs").max_selections == 5
+
+
+# --- tags, note and clone --------------------------------------------------------------------------
+
+
+def test_tags_and_note_are_edited_on_the_run_page(
+    app, clients: Clients, datasets: dict[str, int], kit
+) -> None:
+    run_id = kit.new_run(clients, datasets)
+    at = app("viewer", "views/run_detail.py", id=str(run_id))
+    kit.no_exception(at)
+    assert f"tags_{run_id}" not in [m.key for m in at.multiselect]  # viewers read only
+
+    at = app("approver", "views/run_detail.py", id=str(run_id))
+    at.multiselect(key=f"tags_{run_id}").set_value(["baseline", "sweep:lr"])
+    at.text_area(key=f"note_{run_id}").set_value("Twice the LoRA rank of the last one")
+    next(b for b in at.button if b.label == "Save tags and note").click().run()
+    kit.no_exception(at)
+    assert f"Saved the tags and note of run #{run_id}." in kit.texts(at)
+    assert ":gray-badge[:material/sell: baseline] :gray-badge[:material/sell: sweep:lr]" in kit.texts(at)
+    assert "Twice the LoRA rank of the last one" in kit.texts(at)
+    with clients.as_("viewer") as viewer:
+        run = viewer.get(f"/runs/{run_id}").json()
+    assert (run["tags"], run["note"]) == (["baseline", "sweep:lr"], "Twice the LoRA rank of the last one")
+    assert list(at.dataframe[0].value["Step"]) == ["Run created"]  # an edit is no step of the run
+
+    at.multiselect(key=f"tags_{run_id}").set_value(["has space"])
+    next(b for b in at.button if b.label == "Save tags and note").click().run()
+    assert "The tags and note were not saved" in kit.texts(at)
+
+
+def test_clone_prefills_the_launch_form_from_a_run(
+    app, clients: Clients, datasets: dict[str, int], kit
+) -> None:
+    source = kit.new_run(
+        clients,
+        datasets,
+        model_name="qwen2-7b-support",
+        experiment_name="support-sweep",
+        ml_score_threshold=0.76,
+        hyperparameters={"lora_r": 8, "learning_rate": 5e-5, "epochs": 2},
+    )
+    at = app("operator", "views/run_detail.py", id=str(source))
+    links = {link.proto.label: link.proto for link in at.get("page_link")}
+    assert "Clone" in links
+    viewer_links = [
+        link.proto.label for link in app("viewer", "views/run_detail.py", id=str(source)).get("page_link")
+    ]
+    assert "Compare" in viewer_links
+    assert "Clone" not in viewer_links  # viewers launch nothing
+
+    at = app("operator", "views/launch.py", clone=str(source))
+    kit.no_exception(at)
+    assert f"Prefilled from run **#{source}**" in kit.texts(at)
+    assert at.text_input(key="launch_model_name").value == "qwen2-7b-support"
+    assert at.text_input(key="launch_experiment").value == "support-sweep"
+    assert at.slider(key="launch_threshold").value == 0.76
+    assert at.number_input(key="hp_lora_r").value == 8
+    assert at.number_input(key="hp_learning_rate").value == 5e-5
+    assert at.number_input(key="hp_epochs").value == 2
+    assert at.selectbox(key="launch_train").value["id"] == datasets["train"]
+
+    at.number_input(key="hp_lora_r").set_value(16)  # the one change being tried
+    next(b for b in at.button if b.label == "Launch run").click().run()
+    kit.no_exception(at)
+    with clients.as_("viewer") as viewer:
+        runs = viewer.get("/runs").json()["items"]
+    clone, original = runs[0], runs[1]
+    assert original["id"] == source
+    assert clone["hyperparameters"] == {**original["hyperparameters"], "lora_r": 16}
+    for field in (
+        "model_name",
+        "model_id",
+        "task_type",
+        "experiment_name",
+        "train_dataset_id",
+        "eval_dataset_id",
+    ):
+        assert clone[field] == original[field], field
+    assert clone["ml_score_threshold"] == 0.76

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from mlops_contracts.api_client import ApiError
-from mlops_ui import ui
+from mlops_ui import clone, ui
 
 ERRORS = "launch_errors"
 LAUNCHED = "launch_last_run"
@@ -85,6 +85,7 @@ def render() -> None:
         spec = schema(get_settings().api_url)
         train_sets = client.list_datasets("train")
         eval_sets = client.list_datasets("eval")
+        clone.prefill(client, spec["hyperparameters"], train_sets, eval_sets)  # /launch?clone=<run id>
 
     launched = st.session_state.get(LAUNCHED)
     if launched:

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from mlops_contracts.api_client import ApiClient, ApiError
-from mlops_ui import charts, ui
+from mlops_ui import charts, run_notes, ui
 from mlops_ui.config import get_settings
 
 FLASH = "run_detail_flash"
@@ -42,7 +42,10 @@ def step_label(event: dict[str, Any]) -> str:
 
 
 def timeline(run: dict[str, Any]) -> pd.DataFrame:
-    events = sorted(run.get("timeline", []), key=lambda e: (e["occurred_at"], e["id"]))
+    events = sorted(
+        (e for e in run.get("timeline", []) if e.get("event_type") != "run.annotated"),  # not a step: an edit
+        key=lambda e: (e["occurred_at"], e["id"]),
+    )
     terminal = run["status"] not in ui.ACTIVE
     rows = []
     for i, event in enumerate(events):
@@ -624,6 +627,19 @@ def render() -> None:
         st.title(f"Run #{run['id']} · {run['model_name']}", anchor=False)
     with action:
         st.page_link("views/runs.py", label="All runs", icon=":material/arrow_back:")
+        if ui.can(ui.CAN_LAUNCH):  # the Launch form prefilled from this run
+            st.page_link(
+                "views/launch.py",
+                label="Clone",
+                icon=":material/content_copy:",
+                query_params={"clone": str(run_id)},
+            )
+        st.page_link(
+            "views/compare.py",
+            label="Compare",
+            icon=":material/compare_arrows:",
+            query_params={"ids": str(run_id)},
+        )
     status = shown_status(run, approval)
     ui.badge(status)
     task = "Fine-tune + evaluate" if run["task_type"] == "finetune" else "Evaluate only"
@@ -635,8 +651,10 @@ def render() -> None:
         st.caption("Decided: the release workflow is applying the decision to the run and its model package.")
     elif run.get("status_reason"):
         st.caption(f"Reason: {run['status_reason']}")
+    run_notes.show(run)
     if flash := st.session_state.pop(FLASH, None):
         st.success(flash, icon=":material/check_circle:")
+    run_notes.editor(client, run, [])
 
     decision_section(client, run, approval)
     cancel_section(client, run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -88,6 +89,29 @@ def test_runs_table_filters_and_refreshes_while_runs_are_active(
     at.selectbox(key="filter_experiment").set_value(None)
     at.selectbox(key="filter_period").set_value("Last 24 hours").run()
     assert len(at.dataframe[0].value) == 3
+
+    # tags, the MLScore range and a date range: filtered by the API
+    with clients.as_("operator") as op:
+        op.patch(f"/runs/{first}", json={"tags": ["baseline"]})
+    with clients.as_("evaluator") as evaluator:
+        evaluator.put(f"/runs/{second}/results/evaluation", json={"metrics": {}, "ml_score": 0.81})
+        evaluator.put(f"/runs/{third}/results/evaluation", json={"metrics": {}, "ml_score": 0.42})
+    at = app("viewer")
+    assert list(at.dataframe[0].value["Tags"]) == ["", "", "baseline"]
+    at.multiselect(key="filter_tags").set_value(["baseline"]).run()
+    assert list(at.dataframe[0].value["Run"]) == [first]
+    at.multiselect(key="filter_tags").set_value([])
+    at.slider(key="filter_score").set_value((0.5, 1.0)).run()
+    assert list(at.dataframe[0].value["Run"]) == [second]
+    at.slider(key="filter_score").set_value((0.0, 0.5)).run()
+    assert list(at.dataframe[0].value["Run"]) == [third]
+    at.slider(key="filter_score").set_value((0.0, 1.0))
+    at.selectbox(key="filter_period").set_value("Between dates").run()
+    assert len(at.dataframe[0].value) == 3  # the last 7 days up to today
+    today = at.date_input(key="filter_dates").value[1]
+    at.date_input(key="filter_dates").set_value((today - timedelta(days=30), today - timedelta(days=2))).run()
+    kit.no_exception(at)
+    assert "No run matches these filters" in kit.texts(at)
 
 
 # --- launch ------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -17,7 +17,9 @@ PERIODS: dict[str, timedelta | None] = {
     "Last 24 hours": timedelta(days=1),
     "Last 7 days": timedelta(days=7),
     "Last 30 days": timedelta(days=30),
+    "Between dates": None,  # a date range picker
 }
+FULL_RANGE = (0.0, 1.0)
 ACTIVE_FLAG = "runs_page_active"
 
 
@@ -29,14 +31,35 @@ def table(runs: list[dict[str, Any]]) -> pd.DataFrame:
             "Model": r["model_name"],
             "Task": "Fine-tune" if r["task_type"] == "finetune" else "Evaluation only",
             "Experiment": r["experiment_name"],
+            "Tags": ", ".join(r.get("tags") or []),
             "Created": ui.local_time(r["created_at"]),
             "Duration": ui.duration(ui.between(r.get("started_at") or r["created_at"], r.get("finished_at"))),
             "Launched by": r["created_by"],
         }
         for r in runs
     ]
-    columns = ["Run", "Status", "Model", "Task", "Experiment", "Created", "Duration", "Launched by"]
+    columns = ["Run", "Status", "Model", "Task", "Experiment", "Tags", "Created", "Duration", "Launched by"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def created_window(period: str, where: Any) -> tuple[datetime | None, datetime | None]:
+    """The creation-time bounds of the `Created` filter: a period up to now, or whole local days
+    picked in a date range."""
+    since = PERIODS[period]
+    if since is not None:
+        return datetime.now(UTC) - since, None
+    if period != "Between dates":
+        return None, None
+    today = datetime.now(ui.local_zone()).date()
+    picked = where.date_input(
+        "Created between", (today - timedelta(days=7), today), max_value=today, key="filter_dates"
+    )
+    if not isinstance(picked, tuple | list) or len(picked) != 2:  # the second date not picked yet
+        return None, None
+    zone = ui.local_zone()
+    start = datetime.combine(picked[0], time.min, tzinfo=zone)
+    end = datetime.combine(picked[1] + timedelta(days=1), time.min, tzinfo=zone)
+    return start, end
 
 
 def render() -> None:
@@ -60,6 +83,18 @@ def render() -> None:
         "Experiment", experiments, index=None, placeholder="All experiments", key="filter_experiment"
     )
     period = f4.selectbox("Created", list(PERIODS), key="filter_period")
+    g1, g2, g3 = st.columns([3, 2, 4])
+    tags = g1.multiselect(
+        "Tags",
+        sorted({t for r in everything for t in r.get("tags") or []}),
+        key="filter_tags",
+        placeholder="Any",
+    )
+    low, high = g2.slider(
+        "MLScore", 0.0, 1.0, FULL_RANGE, step=0.01, key="filter_score", help="The evaluation's MLScore"
+    )
+    score_range = (low, high) != FULL_RANGE  # narrowed: runs without a score no longer match
+    created_after, created_before = created_window(period, g3)
 
     active_before = bool(st.session_state.get(ACTIVE_FLAG))
     refresh = get_settings().refresh_seconds if active_before else None
@@ -67,19 +102,20 @@ def render() -> None:
     @st.fragment(run_every=refresh)
     def live_table() -> None:
         try:
-            if statuses or model or experiment:
-                runs, more_filtered = client.list_runs(
-                    statuses=statuses, model_name=model, experiment_name=experiment, max_items=1000
-                )
-            else:
-                runs, more_filtered = client.list_runs(max_items=1000)
+            runs, more_filtered = client.list_runs(  # filtered by the API
+                statuses=statuses,
+                model_name=model,
+                experiment_name=experiment,
+                tags=tags,
+                min_ml_score=low if score_range else None,
+                max_ml_score=high if score_range else None,
+                created_after=created_after,
+                created_before=created_before,
+                max_items=1000,
+            )
         except ApiError as exc:  # shown; the next refresh tries again
             ui.show_error(exc, "Cannot load the runs")
             return
-        since = PERIODS[period]
-        if since is not None:
-            cutoff = datetime.now(UTC) - since
-            runs = [r for r in runs if (t := ui.parse_time(r["created_at"])) is not None and t >= cutoff]
 
         active = [r for r in runs if r["status"] in ui.ACTIVE]
         waiting = [r for r in runs if r["status"] == "awaiting_approval"]
@@ -112,6 +148,7 @@ def render() -> None:
                         "Created", format="YYYY-MM-DD HH:mm", width=140
                     ),
                     "Duration": st.column_config.TextColumn("Duration", width=100),
+                    "Tags": st.column_config.TextColumn("Tags", width=140),
                 },
             )
             selected = event.selection.rows if event is not None and hasattr(event, "selection") else []

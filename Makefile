@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGE_FILES := requirements-dev.txt $(wildcard libs/pyproject.toml services/*/pyproject.toml workers/*/pyproject.toml runtime/pyproject.toml devstack/pyproject.toml testkit/pyproject.toml)
+PACKAGE_FILES := requirements-dev.txt $(wildcard libs/pyproject.toml services/*/pyproject.toml workers/*/pyproject.toml runtime/pyproject.toml devstack/pyproject.toml testkit/pyproject.toml sdk/pyproject.toml)
 PYTEST_ARGS ?=
 # Reproducible builds: third-party packages install from lock files with hashes, the platform's own
 # packages after them without dependencies (`make lock` below says how the locks are made).

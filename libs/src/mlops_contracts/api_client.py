@@ -3,7 +3,8 @@
 The API is the only writer of the run database (docs/decisions/0005-system-of-record.md); every
 other part of the platform talks to it through `ApiClient`:
 
-- it sends the API key in `X-API-Key`;
+- it sends the API key in `X-API-Key`, or (the dashboard) the signed-in person's identity header
+  it received from the load balancer;
 - it retries what may pass (no answer, a timeout, 5xx, 429) with jittered exponential backoff,
   `attempts` tries in all: 5 by default, 1 for the dashboard, where a person sees the error and
   tries again;
@@ -26,9 +27,18 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from mlops_contracts.secrets import ApiKeyMissing, key_variables, service_api_key
+
+# The load balancer's signed identity of a person (verified by the API: mlops_api.auth.identity).
+IDENTITY_HEADER = "x-amzn-oidc-data"
 
 # Where a validation error points (`loc`) without the request part, as the launch form names fields.
 _LOCATIONS = frozenset({"body", "query", "path", "header", "form", "file"})
@@ -135,6 +145,23 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and exc.transient
 
 
+def _retry_policy(attempts: int) -> dict[str, Any]:
+    """tenacity's arguments, the same for the sync and the async client: retry what may pass,
+    jittered exponential backoff (at most 5 s between tries), `attempts` in all."""
+    return {
+        "retry": retry_if_exception(_transient),
+        "wait": wait_exponential_jitter(multiplier=0.2, max=5),
+        "stop": stop_after_attempt(attempts),
+        "reraise": True,
+    }
+
+
+def _unreachable(base_url: str, exc: httpx.TransportError) -> ApiError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiError(0, f"the API at {base_url} did not answer in time")
+    return ApiError(0, f"cannot reach the API at {base_url} ({type(exc).__name__})")
+
+
 class ApiClient:
     """A client of the platform API. `request` is the general call (it returns the response);
     the methods below it are the endpoints, returning the decoded JSON.
@@ -150,18 +177,16 @@ class ApiClient:
         timeout: float = 10.0,
         attempts: int = 5,
         transport: httpx.BaseTransport | None = None,
+        identity: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"X-API-Key": api_key} if api_key else {}
+        if identity:  # the dashboard acts as the signed-in person: the ALB's signed header, passed on
+            headers[IDENTITY_HEADER] = identity
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
-        self._retrying = Retrying(
-            retry=retry_if_exception(_transient),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5),
-            stop=stop_after_attempt(attempts),
-            reraise=True,
-        )
+        self._retrying = Retrying(**_retry_policy(attempts))
 
     @classmethod
     def from_env(cls, worker: str | None = None) -> ApiClient:
@@ -198,10 +223,8 @@ class ApiClient:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ApiError(0, f"the API at {self.base_url} did not answer in time") from exc
         except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the API at {self.base_url} ({type(exc).__name__})") from exc
+            raise _unreachable(self.base_url, exc) from exc
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
@@ -357,3 +380,51 @@ class ApiClient:
     def model_versions(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", f"/models/{name}/versions")
         return result
+
+
+class AsyncApiClient:
+    """`ApiClient`'s transport for asyncio code (the SDK's `AsyncClient`): the same headers, retry
+    policy and `ApiError`s, over `httpx.AsyncClient`. Only the general `request`: the SDK's
+    resources build the endpoints on it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 10.0,
+        attempts: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self._attempts = attempts
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncApiClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """As `ApiClient.request`."""
+        retrying = AsyncRetrying(**_retry_policy(self._attempts))
+        response: httpx.Response = await retrying(self._send, method, path, **kwargs)
+        return response
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response

@@ -1,0 +1,154 @@
+"""The asynchronous SDK: `AsyncClient`, the same resources as `Client` with `await`, over
+`mlops_contracts.api_client.AsyncApiClient` (the same retries and errors, on httpx.AsyncClient)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from mlops_client import _endpoints as ep
+from mlops_client.client import settings_from_env
+from mlops_client.errors import ApiError, DatasetInvalid, WaitTimeout
+from mlops_client.models import Approval, Dataset, ModelGroup, Run, RunDetail
+from mlops_contracts.api_client import AsyncApiClient
+
+
+class AsyncClient:
+    """`async with AsyncClient.from_env() as client: run = await client.runs.launch(...)`"""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        attempts: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.api = AsyncApiClient(base_url, api_key, timeout=timeout, attempts=attempts, transport=transport)
+        self.runs = AsyncRuns(self)
+        self.datasets = AsyncDatasets(self)
+        self.approvals = AsyncApprovals(self)
+        self.models = AsyncModels(self)
+
+    @classmethod
+    def from_env(cls, **options: Any) -> AsyncClient:
+        url, key = settings_from_env()
+        return cls(url, key, **options)
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _call(self, call: ep.Call) -> Any:
+        response = await self.api.request(call.method, call.path, **call.kwargs)
+        return response.json() if response.content else None
+
+
+class _Resource:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self._client._call(ep.Call(method, path, kwargs))
+
+
+class AsyncRuns(_Resource):
+    async def launch(
+        self, request: Any = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> Run:
+        return Run.model_validate(await self._client._call(ep.launch(request, fields, idempotency_key)))
+
+    async def get(self, run_id: int) -> RunDetail:
+        return RunDetail.model_validate(await self._json("GET", f"/runs/{run_id}"))
+
+    async def list(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        model_name: str | None = None,
+        experiment_name: str | None = None,
+        page_size: int = 50,
+        limit: int | None = None,
+    ) -> AsyncIterator[Run]:
+        params = ep.list_params(status, model_name, experiment_name, page_size)
+        seen = 0
+        while True:
+            page = await self._json("GET", "/runs", params=params)
+            for item in page["items"]:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield Run.model_validate(item)
+            if page.get("next_cursor") is None:
+                return
+            params["cursor"] = page["next_cursor"]
+
+    async def wait(
+        self,
+        run_id: int,
+        timeout: float = 3600.0,  # noqa: ASYNC109 - the sync client's signature; the deadline covers the polls
+        *,
+        poll_interval: float = 2.0,
+        wait_for_decision: bool = False,
+    ) -> RunDetail:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = await self.get(run_id)
+            if ep.settled(run, wait_for_decision):
+                return run
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(run, timeout)
+            await asyncio.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+    async def cancel(self, run_id: int, reason: str | None = None) -> Run:
+        return Run.model_validate(await self._json("POST", f"/runs/{run_id}/cancel", json={"reason": reason}))
+
+    async def samples(self, run_id: int, limit: int = 2000) -> Any:
+        page = await self._json("GET", f"/runs/{run_id}/samples", params={"limit": limit})
+        return ep.samples_frame(page["items"])
+
+
+class AsyncDatasets(_Resource):
+    async def upload(self, path: str | Path, *, kind: str = "eval", name: str | None = None) -> Dataset:
+        try:
+            return Dataset.model_validate(await self._client._call(ep.upload(path, name, kind)))
+        except ApiError as exc:
+            if exc.line_errors:
+                raise DatasetInvalid(exc, str(path)) from None
+            raise
+
+    async def list(self, kind: str | None = None) -> list[Dataset]:
+        page = await self._json("GET", "/datasets", params={"kind": kind} if kind else {})
+        return [Dataset.model_validate(item) for item in page["items"]]
+
+
+class AsyncApprovals(_Resource):
+    async def get(self, run_id: int) -> Approval:
+        return Approval.model_validate(await self._json("GET", f"/runs/{run_id}/approval"))
+
+    async def approve(self, run_id: int, comment: str | None = None) -> Approval:
+        body = {"comment": comment}
+        return Approval.model_validate(await self._json("POST", f"/runs/{run_id}/approve", json=body))
+
+    async def reject(self, run_id: int, comment: str) -> Approval:
+        body = {"comment": comment}
+        return Approval.model_validate(await self._json("POST", f"/runs/{run_id}/reject", json=body))
+
+
+class AsyncModels(_Resource):
+    async def list(self) -> list[ModelGroup]:
+        return [ModelGroup.model_validate(i) for i in (await self._json("GET", "/models"))["items"]]

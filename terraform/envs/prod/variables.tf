@@ -57,21 +57,38 @@ variable "db_deletion_protection" {
 }
 
 variable "bedrock_region" {
-  description = "Region of the Bedrock judge (null: var.region)."
+  description = "Region of the Bedrock judge (null: var.region). us-east-1 by default: the default judge, Mistral Small (24.02), is offered there only (terraform/bedrock_models.json); the evaluation data then leaves var.region - choose a judge offered in var.region to keep it there."
   type        = string
-  default     = null
+  default     = "us-east-1"
+}
+
+# Which Region offers which judge model: one table, terraform/bedrock_models.json. A pair Bedrock does
+# not offer fails `make plan` here, before the first evaluation would fail on it.
+locals {
+  bedrock_models_offered = jsondecode(file("${path.module}/../../bedrock_models.json")).models
+  judge_region           = coalesce(var.bedrock_region, var.region)
 }
 
 variable "judge_model_id" {
   description = "Bedrock model of the RAGAS judge."
   type        = string
   default     = "mistral.mistral-small-2402-v1:0"
+
+  validation {
+    condition     = contains(lookup(local.bedrock_models_offered, var.judge_model_id, [local.judge_region]), local.judge_region)
+    error_message = "Bedrock does not offer the judge model ${var.judge_model_id} in ${local.judge_region}; it is offered in: ${join(", ", lookup(local.bedrock_models_offered, var.judge_model_id, []))} (terraform/bedrock_models.json). Set bedrock_region to one of them or choose another judge_model_id."
+  }
 }
 
 variable "judge_embedding_model_id" {
   description = "Bedrock embedding model of the RAGAS judge (answer relevancy)."
   type        = string
   default     = "amazon.titan-embed-text-v2:0"
+
+  validation {
+    condition     = contains(lookup(local.bedrock_models_offered, var.judge_embedding_model_id, [local.judge_region]), local.judge_region)
+    error_message = "Bedrock does not offer the embedding model ${var.judge_embedding_model_id} in ${local.judge_region}; it is offered in: ${join(", ", lookup(local.bedrock_models_offered, var.judge_embedding_model_id, []))} (terraform/bedrock_models.json). Set bedrock_region to one of them or choose another judge_embedding_model_id."
+  }
 }
 
 variable "evaluation_reserved_concurrency" {

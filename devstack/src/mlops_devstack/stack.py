@@ -26,6 +26,7 @@ from typing import Any
 from mlops_contracts.secrets import WORKER_ROLES, worker_key_environment
 from mlops_devstack.apply_cache import ApplyCache, CacheKey, cache_key, emulator_clients, provision
 from mlops_devstack.base_model import DEFAULT_BASE_MODEL_ENV, ensure_tiny_model
+from mlops_devstack.dev_signer import LOCAL_PEOPLE, DevSigner, DevSignInServer
 from mlops_devstack.emulator import Emulator, PortInUse, port_is_free
 from mlops_devstack.local_secrets import (
     APPROVAL_SIGNING_SECRET_ID,
@@ -300,6 +301,7 @@ class DevStack:
     runner: Any = None
     ui: ChildProcess | None = None
     teams_inbox: TeamsInbox | None = None
+    sign_in: DevSignInServer | None = None
     database_started: bool = False
     warned: set[str] = field(default_factory=set)
 
@@ -317,6 +319,9 @@ class DevStack:
         if self.teams_inbox is not None:
             self.teams_inbox.stop()
             self.teams_inbox = None
+        if self.sign_in is not None:
+            self.sign_in.stop()
+            self.sign_in = None
         if self.emulator is not None:
             _step("stopping the AWS emulator")
             self.emulator.stop()
@@ -394,6 +399,21 @@ def _service_environment(
     for name, value in defaults.items():
         env[name] = os.environ.get(name, value)
     return env
+
+
+def sign_in_environment(sign_in: DevSignInServer) -> dict[str, str]:
+    """The API verifies the development signer's identities as it verifies the ALB's (same code, its
+    public key fetched from the signer); the dashboard forwards the cookie the sign-in page sets
+    (docs/decisions/0017-people-signed-in-at-the-load-balancer.md). The admin key sign-in stays, for make dev only."""
+    return {
+        "OIDC_ALB_ARN": sign_in.signer.alb_arn,
+        "OIDC_PUBLIC_KEY_URL": sign_in.public_key_url,
+        "OIDC_DEV_COOKIE": sign_in.cookie,
+        "SIGN_IN_URL": sign_in.sign_in_url,
+        "UI_IDENTITY_COOKIE": sign_in.cookie,
+        "UI_SIGN_IN_URL": sign_in.sign_in_url,
+        "UI_API_KEY_SIGN_IN": "true",
+    }
 
 
 def run_dev(*, api_port: int | None, emulator_port: int | None, ui_port: int | None = None) -> int:
@@ -485,6 +505,11 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
     )
     os.environ.update(env)
     api_url = env["API_URL"]
+    ui_url = f"http://127.0.0.1:{ports.ui}"
+
+    _step("development signer and sign-in page (it plays the load balancer's sign-in)")
+    dev.sign_in = DevSignInServer(DevSigner(), default_next=ui_url, allowed_next=(ui_url, api_url)).start()
+    os.environ.update(sign_in_environment(dev.sign_in))
 
     _step(f"API on 127.0.0.1:{ports.api}")
     worker_variables = {"API_KEY", *worker_key_environment(workers)}  # the workers' keys stay theirs
@@ -514,7 +539,6 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
             ],
             env={**api_env, "API_URL": api_url},
         )  # fmt: skip
-        ui_url = f"http://127.0.0.1:{ports.ui}"
         try:
             _wait_http(f"{ui_url}/_stcore/health", dev.ui)
             ui_line = f"  Dashboard  {ui_url}"
@@ -529,7 +553,8 @@ def _start_and_watch(dev: DevStack, stack: LocalStack, ports: Ports, region: str
         f"{ui_line}\n"
         f"  Emulator   {emulator.endpoint}  (AWS_ENDPOINT_URL for the AWS CLI / boto3)\n"
         f"  AWS names  {stack_env_file()}  (`set -a; . .local/stack.env; set +a` to use them)\n"
-        f"  Admin key  {admin}  (also in .local/admin-api-key)\n"
+        f"  Sign in    {dev.sign_in.sign_in_url}  (local people: {', '.join(p.email for p in LOCAL_PEOPLE)})\n"
+        f"  Admin key  {admin}  (also in .local/admin-api-key; the dashboard's key sign-in is for make dev only)\n"
         f"  Teams      {teams_line}\n"
         f"  Samples    {samples_line}\n"
         f"  Base model {env[DEFAULT_BASE_MODEL_ENV]}  (the dashboard's suggestion; `make demo` runs it end to end)\n"

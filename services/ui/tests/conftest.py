@@ -47,6 +47,7 @@ def signing_key(aws: AwsFixture) -> str:
 def ui_env(api_server: ApiServer, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("API_URL", api_server.base_url)
     monkeypatch.setenv("UI_REFRESH_SECONDS", "2")
+    monkeypatch.setenv("UI_API_KEY_SIGN_IN", "true")  # as `make dev` sets it: these tests sign in with keys
     return api_server.base_url
 
 

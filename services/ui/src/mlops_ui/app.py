@@ -1,8 +1,9 @@
 """The dashboard's entry point: `streamlit run app.py` (or `python -m mlops_ui`).
 
-Sign in with an API key (checked with the API's GET /me); the pages then talk to the API with it.
-Every page is registered before sign-in, so a deep link (e.g. `/run?id=42` from a Teams card) lands
-on its page once the key is accepted.
+People are signed in by the load balancer; the dashboard passes their signed identity on to the API
+(checked with GET /me) and every page talks to the API as that person. `make dev` also offers an
+API key (sign_in.py). Every page is registered before sign-in, so a deep link (e.g. `/run?id=42`
+from a Teams card) lands on its page once the person is accepted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from mlops_contracts.api_client import ApiError
 from mlops_ui import sign_in, ui
 from mlops_ui.config import get_settings
 
@@ -37,16 +39,26 @@ pages = {
 }
 
 ui.page_style()
+refused: ApiError | None = None
+identity = None if st.session_state.get(ui.KEY) else ui.presented_identity()
+if identity is not None:
+    try:
+        ui.sign_in_person(identity)  # the person the load balancer signed in, as the API verifies it
+    except ApiError as exc:
+        ui.sign_out()
+        refused = exc
 me = ui.principal()
 if me is None:
     st.navigation(pages, position="hidden")
-    sign_in.render()
+    sign_in.render(refused)
 else:
     with st.sidebar:
         st.markdown(f"Signed in as **{me['name']}**")
         st.badge(me["role"], icon=":material/badge:", color="blue")
         st.caption(f"API: {get_settings().api_url}")
-        if st.button("Sign out", icon=":material/logout:", key="sign_out"):
-            ui.sign_out()
+        if identity is None and st.button("Sign out", icon=":material/logout:", key="sign_out"):
+            ui.sign_out()  # an API key's session (`make dev`); a person signs out at the identity provider
             st.rerun()
+        if identity is not None and get_settings().sign_in_url:
+            st.markdown(f"[Switch user]({get_settings().sign_in_url})")  # `make dev`'s sign-in page
     st.navigation(pages).run()

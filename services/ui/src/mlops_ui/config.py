@@ -1,4 +1,4 @@
-"""Settings of the dashboard: where the API is, and how often active runs are refreshed."""
+"""Settings of the dashboard: where the API is, how people sign in, how often active runs are refreshed."""
 
 from __future__ import annotations
 
@@ -25,6 +25,24 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias="UI_REFRESH_SECONDS",
         description="How often pages showing active runs refresh themselves",
+    )
+
+    # Sign-in (docs/decisions/0017-people-signed-in-at-the-load-balancer.md). Behind the ALB a person is
+    # signed in before the dashboard is reached and their identity header is passed on to the API.
+    identity_cookie: str = Field(
+        default="",
+        validation_alias="UI_IDENTITY_COOKIE",
+        description="development only: the cookie holding the signed identity `make dev`'s sign-in page sets (empty behind the ALB)",
+    )
+    sign_in_url: str = Field(
+        default="",
+        validation_alias="UI_SIGN_IN_URL",
+        description="`make dev`'s local sign-in page, linked from the sign-in screen (empty behind the ALB)",
+    )
+    api_key_sign_in: bool = Field(
+        default=False,
+        validation_alias="UI_API_KEY_SIGN_IN",
+        description="offer sign-in with an API key (`make dev` only; in production people sign in at the ALB)",
     )
 
 

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import streamlit as st
 
-from mlops_contracts.api_client import ApiClient, ApiError
+from mlops_contracts.api_client import IDENTITY_HEADER, ApiClient, ApiError
 from mlops_ui.config import get_settings
 
 KEY = "api_key"
 PRINCIPAL = "principal"
+IDENTITY = "identity"  # the signed identity the principal was checked for
 
 BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "primary"]
 
@@ -120,11 +121,32 @@ def badge(status: str | None, table: dict[str, StatusStyle] = STATUS) -> None:
 # --- the signed-in session -------------------------------------------------------------------------
 
 
-def client(api_key: str | None = None) -> ApiClient:
+def presented_identity() -> str | None:
+    """The signed-in person's identity as the dashboard received it: the load balancer's signed
+    header (or, in `make dev`, the cookie its sign-in page set). The dashboard never checks it
+    itself: it passes it on and the API verifies it (mlops_api.auth.identity)."""
+    token = st.context.headers.get(IDENTITY_HEADER)
+    if not token:
+        cookie = get_settings().identity_cookie
+        token = st.context.cookies.get(cookie) if cookie else None
+    return token or None
+
+
+def client(api_key: str | None = None, *, identity: str | None = None) -> ApiClient:
+    """The API as the signed-in person (their identity) or the API key signed in with (`make dev`);
+    never a shared key."""
     settings = get_settings()
     key = api_key if api_key is not None else st.session_state.get(KEY)
+    if key is None and identity is None:
+        identity = presented_identity()
     # One try per click: the person sees the error and tries again (workers retry, a page waits).
-    return ApiClient(settings.api_url, key, timeout=settings.api_timeout_seconds, attempts=1)
+    return ApiClient(
+        settings.api_url,
+        key,
+        identity=None if key else identity,
+        timeout=settings.api_timeout_seconds,
+        attempts=1,
+    )
 
 
 def principal() -> dict[str, Any] | None:
@@ -140,8 +162,19 @@ def sign_in(api_key: str) -> dict[str, Any]:
     return me
 
 
+def sign_in_person(identity: str) -> dict[str, Any]:
+    """Who the presented identity is, as the API verifies it (GET /me); raises ApiError when it is
+    refused. Checked again whenever the identity changes (a new sign-in, a refreshed token)."""
+    if st.session_state.get(IDENTITY) == identity and (me := principal()) is not None:
+        return me
+    me = client(identity=identity).me()
+    st.session_state[IDENTITY] = identity
+    st.session_state[PRINCIPAL] = me
+    return me
+
+
 def sign_out() -> None:
-    for key in (KEY, PRINCIPAL):
+    for key in (KEY, PRINCIPAL, IDENTITY):
         st.session_state.pop(key, None)
 
 
@@ -163,7 +196,7 @@ def show_error(exc: ApiError, what: str = "") -> None:
         st.error(f"{prefix}{exc.message}. Is the API running?", icon=":material/cloud_off:")
     elif exc.status_code == 401:
         st.error(
-            f"{prefix}your API key was not accepted ({exc.message}). Sign out and sign in again.",
+            f"{prefix}you are no longer signed in ({exc.message}). Reload the page to sign in again.",
             icon=":material/key_off:",
         )
     elif exc.status_code == 403:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from mlops_api.approvals.routes import router as approvals_router
 from mlops_api.auth.body_guard import BodyGuardMiddleware
@@ -26,16 +27,19 @@ from mlops_api.ops.metrics import ApiMetrics, MetricsMiddleware
 from mlops_api.ops.reconciler import Reconciler
 from mlops_api.ops.request_id import RequestIdMiddleware
 from mlops_api.ops.routes import router as ops_router
+from mlops_api.ops.tracing import instrument_app
 from mlops_api.outbox.relay import relay_from_settings
 from mlops_api.registry.routes import router as registry_router
 from mlops_api.runs.aws_stopper import AwsRunStopper
 from mlops_api.runs.routes import router as runs_router
 from mlops_contracts.aws import aws_client
+from mlops_contracts.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """The API; traced with `tracer_provider`, else as OTEL_TRACES_ENABLED says (mlops_contracts.tracing)."""
     settings = settings or get_settings()
     metrics = ApiMetrics()
 
@@ -121,4 +125,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me_router)
     app.include_router(registry_router)
     app.include_router(ops_router)
+    instrument_app(app, tracer_provider or configure_tracing("mlops-api"))
     return app

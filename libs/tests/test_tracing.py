@@ -1,0 +1,103 @@
+"""mlops_contracts.tracing: off by default; when on, a worker's call to the API carries the run id
+on its span and the trace context in its headers (so the API's spans join the worker's trace)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mlops_contracts.tracing import TracingSettings, configure_tracing, run_id_of_path
+
+
+@pytest.mark.parametrize(
+    ("path", "run_id"),
+    [
+        ("/runs/0b7e6f2a-3c1d-4e5f-8a9b-0c1d2e3f4a5b", "0b7e6f2a-3c1d-4e5f-8a9b-0c1d2e3f4a5b"),
+        ("/runs/42/events", "42"),
+        ("/runs/42/approval-links/tok", "42"),
+        ("/runs", None),
+        ("/runs/", None),
+        ("/datasets/42", None),
+        ("/health", None),
+    ],
+)
+def test_the_run_id_of_a_path(path: str, run_id: str | None) -> None:
+    assert run_id_of_path(path) == run_id
+
+
+def test_tracing_is_off_unless_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_TRACES_ENABLED", raising=False)
+    assert configure_tracing("mlops-test") is None
+    assert TracingSettings().enabled is False
+    monkeypatch.setenv("OTEL_TRACES_ENABLED", "maybe")
+    with pytest.raises(ValueError, match="OTEL_TRACES_ENABLED"):
+        TracingSettings()
+
+
+# In a process of its own: configure_tracing instruments httpx and botocore for the whole process.
+WORKER = textwrap.dedent(
+    """
+    import json, threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import httpx
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mlops_contracts.tracing import RUN_ID_ATTRIBUTE, configure_tracing
+
+    seen = []
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(dict(self.headers))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    exporter = InMemorySpanExporter()
+    assert configure_tracing("mlops-worker", exporter=exporter) is configure_tracing("again")
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}") as client:
+        client.get("/runs/run-7/approval")
+        client.get("/datasets")
+    server.shutdown()
+    spans = exporter.get_finished_spans()
+    print(json.dumps({
+        "spans": [
+            {"kind": span.kind.name, "run_id": span.attributes.get(RUN_ID_ATTRIBUTE),
+             "trace_id": format(span.context.trace_id, "032x"),
+             "service": span.resource.attributes["service.name"]}
+            for span in spans
+        ],
+        "traceparents": [headers.get("traceparent") for headers in seen],
+    }))
+    """
+)
+
+
+def test_a_call_about_a_run_carries_its_id_and_the_trace_context() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    about_run, other = out["spans"]
+    assert about_run["kind"] == other["kind"] == "CLIENT"
+    assert about_run["run_id"] == "run-7"
+    assert other["run_id"] is None
+    assert about_run["service"] == "mlops-worker"
+    # W3C trace context: the API continues the worker's trace
+    first, second = out["traceparents"]
+    assert first is not None
+    assert first.split("-")[1] == about_run["trace_id"]
+    assert second is not None
+    assert second.split("-")[1] == other["trace_id"]

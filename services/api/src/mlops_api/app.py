@@ -23,6 +23,7 @@ from mlops_api.errors import install_error_handlers
 from mlops_api.flows import RUN_STATUS_HOOKS
 from mlops_api.flows import wire as wire_domains
 from mlops_api.migrate import ensure_schema_current
+from mlops_api.openapi_ids import operation_id
 from mlops_api.ops.metrics import ApiMetrics, MetricsMiddleware
 from mlops_api.ops.reconciler import Reconciler
 from mlops_api.ops.request_id import RequestIdMiddleware
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         version="0.1.0",
         description="Launch LLM fine-tuning and evaluation runs and follow them to production.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.metrics = metrics

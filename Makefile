@@ -85,6 +85,10 @@ $(BENCH_STAMP): $(BENCH_LOCK)
 bench-training: setup ## training loop vs HF Trainer+peft (needs a CUDA GPU; says so and exits 0 without)
 	$(BIN)/python workers/training/bench/bench_training.py $(BENCH_ARGS)
 
+.PHONY: bench-serving
+bench-serving: setup ## the serving container at 8 and 32 clients vs a one-request-at-a-time generate server (CPU; 0.5B and 7B shapes on a GPU)
+	$(BIN)/python services/serving/bench/bench_serving.py $(BENCH_ARGS)
+
 .PHONY: bench-eval
 bench-eval: setup ## RAGAS scoring of 200 samples under a judge quota: the worker vs ragas.evaluate defaults
 	$(BIN)/python workers/evaluation/bench/bench_eval.py $(BENCH_ARGS)

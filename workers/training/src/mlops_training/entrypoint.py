@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
+from mlops_contracts.hub_token import HubTokenError
 from mlops_contracts.logs import configure_logging as platform_logging
 from mlops_training.config import ConfigError
 from mlops_training.contract import ContainerPaths
@@ -77,7 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout=args.layout,
             started=started,
         )
-    except (ConfigError, DatasetError, TrainingInterrupted, TrainingDiverged, WorkflowGaveUp) as exc:
+    except (
+        ConfigError,
+        DatasetError,
+        HubTokenError,
+        TrainingInterrupted,
+        TrainingDiverged,
+        WorkflowGaveUp,
+    ) as exc:
         return fail(paths, str(exc))
     except Exception as exc:
         log.error("training failed:\n%s", traceback.format_exc())

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops_contracts.datasets import DatasetFormat
+from mlops_contracts.hub_token import install_hub_token
 from mlops_training import artifacts
 from mlops_training.config import ConfigError, JobConfig, parse_job_config
 from mlops_training.contract import ContainerPaths
 from mlops_training.data import QA_PROMPT_TEMPLATE, TokenizedData, TrainingRows, read_rows, tokenize
 from mlops_training.heartbeat import Heartbeat, keep_alive, no_heartbeat
+from mlops_training.hub import check_hub_model
 from mlops_training.loop import LoraTrainer, StepInfo, StopRequest, TrainResult, fingerprint
 from mlops_training.metrics import MetricsSink
 from mlops_training.packing import build_rows
@@ -90,6 +92,15 @@ def resolve_model_source(model_id: str, paths: ContainerPaths, env: Mapping[str,
     return ModelSource(name, revision or None, "hub")
 
 
+def check_model_id(model_id: str, paths: ContainerPaths, env: Mapping[str, str]) -> None:
+    """A Hub model the Hub refuses (gated, private, missing) fails the job now, saying which,
+    before anything is downloaded (mlops_training.hub)."""
+    if model_id.startswith(("s3://", "/")) or (paths.channel(MODEL_CHANNEL, env) / "config.json").exists():
+        return
+    name, _, revision = model_id.partition("@")
+    check_hub_model(name, revision or None, env)
+
+
 def _versions() -> dict[str, str]:
     import peft
     import torch
@@ -119,8 +130,11 @@ def run_job(
     paths.failure_file.unlink(missing_ok=True)
     config = load_config(paths)
     hp = config.hyperparameters
+    # the Hugging Face token, read from Secrets Manager by its id into this process only
+    install_hub_token(env)
     rows = read_rows(paths.channel(TRAIN_CHANNEL, env))
     log.info("dataset: %d %s rows, sha256 %s", len(rows.rows), rows.format, rows.sha256)
+    check_model_id(config.model_id, paths, env)
 
     import torch
     from transformers import set_seed

@@ -74,6 +74,21 @@ def read_job_result(job: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def record_job_result(job: dict[str, Any]) -> bool:
+    """The completion handler's side: the run (the job's RUN_ID) gets the result in the job's
+    output archive. Nothing here raises: the workflow's task is answered whatever happens."""
+    run_id = str(job.get("Environment", {}).get("RUN_ID", ""))
+    if not run_id.isdigit():
+        log.warning("training job %s has no RUN_ID: no training result recorded", job.get("TrainingJobName"))
+        return False
+    try:
+        result = read_job_result(job)
+    except Exception as exc:
+        log.error("training job %s: its result could not be read: %s", job.get("TrainingJobName"), exc)
+        return False
+    return record_result(int(run_id), result)
+
+
 def record_result(run_id: int, result: dict[str, Any] | None, *, client: ApiClient | None = None) -> bool:
     """PUT the result on the run; False (logged) when there is none or the API refused it."""
     if result is None:

@@ -21,6 +21,7 @@ from mlops_contracts.aws import aws_client, aws_error
 from mlops_contracts.settings import PlatformSettings
 from mlops_contracts.task_tokens import TaskToken, TokenDead
 from mlops_training.dispatch.messages import TrainingOutcome, TrainingTask, split_s3_uri
+from mlops_training.dispatch.results import record_job_result
 from mlops_training.metrics import METRIC_DEFINITIONS
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,13 @@ class SageMakerSettings(PlatformSettings):
         description="max_wait = factor * max_run",
     )
     mlflow_tracking_uri: str | None = Field(default=None, validation_alias="MLFLOW_TRACKING_URI")
+    mlflow_ui_url: str | None = Field(default=None, validation_alias="MLFLOW_UI_URL")
+    hf_token_secret_id: str | None = Field(
+        default=None,
+        validation_alias="HF_TOKEN_SECRET_ID",
+        description="the Secrets Manager secret (mlops/hf-token) the job reads its Hugging Face token from: "
+        "the id travels, never the token",
+    )
 
 
 def job_name(task: TrainingTask) -> str:
@@ -66,9 +74,16 @@ def create_job_request(task: TrainingTask, settings: SageMakerSettings) -> dict[
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": max_run}
     if settings.use_spot:
         stopping["MaxWaitTimeInSeconds"] = int(max_run * settings.spot_wait_factor)
-    environment = {"RUN_ID": str(task.run_id)}
+    # the bus of the job's progress facts (mlops_training.progress)
+    environment = {"RUN_ID": str(task.run_id), "EVENT_BUS_NAME": settings.event_bus_name}
     if settings.mlflow_tracking_uri:
         environment["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    if settings.mlflow_ui_url:
+        environment["MLFLOW_UI_URL"] = settings.mlflow_ui_url
+    if settings.hf_token_secret_id:
+        # DescribeTrainingJob shows the environment: the secret's id, read by the job at start
+        # (mlops_training.hub_token), never the token itself
+        environment["HF_TOKEN_SECRET_ID"] = settings.hf_token_secret_id
     return {
         "TrainingJobName": job_name(task),
         "AlgorithmSpecification": {
@@ -168,6 +183,7 @@ def handle_state_change(event: dict[str, Any]) -> str | None:
     token = TaskToken(_stored_token(job))
     try:
         if status == "Completed":
+            record_job_result(job)  # the summary and loss history on the run (a report: never raises)
             metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
             artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
             token.succeed(TrainingOutcome(artifact_uri=artifact, metrics=metrics).model_dump(mode="json"))

@@ -45,6 +45,11 @@ def test_missing_and_invalid_keys_are_401(clients: Clients, clean: None) -> None
         ("evaluator", "PATCH", "/runs/{id}/status", False),
         ("approval-worker", "PATCH", "/runs/{id}/status", False),
         ("approval-worker", "PUT", "/runs/{id}/results/training", False),
+        # the trainer records the training result, and no other stage (#17.4)
+        ("trainer", "PUT", "/runs/{id}/results/training", True),
+        ("trainer", "PUT", "/runs/{id}/results/evaluation", False),
+        ("trainer", "PATCH", "/runs/{id}/status", False),
+        ("trainer", "GET", "/runs", False),
         ("admin", "PATCH", "/runs/{id}/status", False),
         ("operator", "GET", "/api-keys", False),
         ("admin", "GET", "/api-keys", True),
@@ -59,6 +64,7 @@ def test_roles(
         "/runs": run_body(datasets),
         "/runs/{id}/status": {"status": "training"},
         "/runs/{id}/results/training": {"metrics": {"loss": 0.4}},
+        "/runs/{id}/results/evaluation": {"metrics": {}, "ml_score": 0.8, "passed": True},
     }
     with clients.as_(role) as client:
         response = client.request(method, path.format(id=run_id), json=bodies.get(path))

@@ -23,6 +23,7 @@ from mlops_evaluation.candidate import Candidate, fetch_candidate
 from mlops_evaluation.dataset import load_eval_dataset
 from mlops_evaluation.engine import Sample, SampleResult, fit_concurrency, score_samples
 from mlops_evaluation.judges import Judge, build_judge
+from mlops_evaluation.judges.availability import require_judge_models
 from mlops_evaluation.messages import EvaluationTask
 from mlops_evaluation.mlscore import EvaluationError, Verdict, decide
 from mlops_evaluation.settings import EvaluationSettings
@@ -97,6 +98,8 @@ def evaluate(
     outcome = Outcome(task=task, threshold=threshold)
     started = time.monotonic()
     try:
+        if judge is None and settings.judge == "bedrock":
+            require_judge_models(settings)  # before minutes of inference, not after
         rows = load_eval_dataset(task.eval_dataset_uri)
         log.info("evaluating %d samples", len(rows))
         work_dir = settings.work_dir / f"run-{task.run_id}"

@@ -52,7 +52,7 @@ EXPECTED: dict[str, set[str]] = {
     "mlops-migrate-role": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
     "mlops-eval-role": LAMBDA_BASE | SQS_CONSUMER | {
         "s3:GetObject", "s3:ListBucket", "s3:PutObject", "kms:GenerateDataKey",
-        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream",
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:GetFoundationModel",
         "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
         "secretsmanager:GetSecretValue",
     },

@@ -209,6 +209,13 @@ data "aws_iam_policy_document" "evaluation" {
     resources = local.judge_models
   }
 
+  # An evaluation first asks Bedrock whether its judge models are offered (judges/availability.py).
+  statement {
+    sid       = "CheckJudgeModels"
+    actions   = ["bedrock:GetFoundationModel"]
+    resources = local.judge_models
+  }
+
   statement {
     sid       = "AnswerEvaluationTasks"
     actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]

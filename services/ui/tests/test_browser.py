@@ -1,8 +1,10 @@
 """The dashboard in a real browser: Debian's headless chromium driven by Playwright, a real Streamlit
-server, the real API on PostgreSQL and the emulator's Step Functions. An operator signs in, uploads a
-dataset with a broken line, launches a run and opens it; the workers' part is played through the API;
-an approver follows the run's deep link, signs in and approves it, which answers the waiting workflow.
-Screenshots of every page go to artifacts/screenshots/."""
+server, the real API on PostgreSQL and the emulator's Step Functions. An operator signs in through the
+local sign-in page (the development signer playing the load balancer's sign-in: no API key), uploads
+a dataset with a broken line, launches a run and opens it; the workers' part is played through the
+API; an approver signs in, sees the run, and approves it through the Teams card's link (the real
+formatter's card in the devstack Teams inbox), which answers the waiting workflow and records her
+identity in the audit trail. Screenshots of every page go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -14,13 +16,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from mlops_approval import teams
+from mlops_approval.messages import Notification
 from mlops_contracts.aws import aws_client
+from mlops_devstack.dev_signer import DevSignInServer
 from mlops_devstack.emulator import free_port
 from mlops_devstack.processes import ChildProcess, http_answers
+from mlops_devstack.teams_inbox import TeamsInbox
 from mlops_testkit.api import EVAL_ROW, QA_ROW, Clients, jsonl
 from mlops_testkit.servers import WaitingTask
 
@@ -34,10 +41,18 @@ pytestmark = pytest.mark.usefixtures("clean")
 
 
 @pytest.fixture
-def dashboard(api_server, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port, pointed at the live API."""
+def dashboard(api_server, dev_sign_in: DevSignInServer, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port, pointed at the live API, with `make dev`'s
+    sign-in (the development signer's cookie, forwarded to the API) and no API-key sign-in."""
     port = free_port()
-    env = {**os.environ, "API_URL": api_server.base_url, "UI_REFRESH_SECONDS": "3"}
+    env = {
+        **os.environ,
+        "API_URL": api_server.base_url,
+        "UI_REFRESH_SECONDS": "3",
+        "UI_IDENTITY_COOKIE": dev_sign_in.cookie,
+        "UI_SIGN_IN_URL": dev_sign_in.sign_in_url,
+    }
+    env.pop("UI_API_KEY_SIGN_IN", None)
     streamlit = ChildProcess.start(
         "streamlit",
         [
@@ -109,11 +124,10 @@ def shoot(page: Page, name: str) -> Path:
     return path
 
 
-def sign_in(page: Page, key: str) -> None:
-    field = page.get_by_label("API key", exact=True)
-    field.fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=15000)
+def choose_person(page: Page, name: str, email: str) -> None:
+    """On the local sign-in page: pick a person; the page sets the signed identity and goes back."""
+    page.get_by_role("button", name=name).click()
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible(timeout=15000)
     settle(page)
 
 
@@ -180,6 +194,8 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
     kit,
     signing_key: str,
     waiting_task: WaitingTask,
+    dev_sign_in: DevSignInServer,
+    tmp_path: Path,
 ) -> None:
     shutil.rmtree(SHOTS, ignore_errors=True)
     group = "mistral-7b-rag-qa"
@@ -189,11 +205,19 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
     page = browser.new_page(viewport={"width": WIDTH, "height": 900})
     page.set_default_timeout(20000)
 
-    # -- an operator signs in ------------------------------------------------------------------------
+    # -- an operator signs in through the local sign-in page (no API key) -----------------------------
     page.goto(dashboard)
-    expect(page.get_by_label("API key", exact=True)).to_be_visible()
+    link = page.get_by_role("link", name="Sign in")
+    expect(link).to_be_visible()
+    expect(page.get_by_label("API key", exact=True)).to_have_count(0)  # make dev only
     shoot(page, "01-sign-in")
-    sign_in(page, clients.keys["operator"])
+    href = link.get_attribute("href")
+    assert href is not None
+    assert href.startswith(dev_sign_in.sign_in_url)
+    page.goto(href)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "01b-local-sign-in-page.png"), full_page=True)
+    choose_person(page, "Grace Hopper", "grace@example.com")
     expect(page.get_by_role("heading", name="Runs")).to_be_visible()
     shoot(page, "02-runs")
 
@@ -222,13 +246,11 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
     with clients.as_("viewer") as viewer:
         run = viewer.get("/runs", params={"experiment_name": "browser-e2e"}).json()["items"][0]
     run_id = run["id"]
-    assert run["created_by"].startswith("operator")
+    assert run["created_by"] == "grace@example.com"  # the signed-in person, through the dashboard
     page.get_by_role("link", name=f"Open run #{run_id}").click()
     expect(page.get_by_role("heading", name=f"Run #{run_id} · {group}")).to_be_visible()
     assert f"/run?id={run_id}" in page.url
     shoot(page, "05-run-detail-pending")
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_label("API key", exact=True)).to_be_visible()
 
     # -- the workflow's part, through the API as the workers do ----------------------------------------
     kit.move(clients, run_id, "training")
@@ -240,27 +262,66 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
     approval = kit.register_approval(clients, run_id, waiting_task.token, package)
     assert approval["approval"]["status"] == "pending"
 
-    # -- an approver follows the run's link, signs in, approves ---------------------------------------
-    page.goto(f"{dashboard}/run?id={run_id}")
-    expect(page.get_by_label("API key", exact=True)).to_be_visible()
-    sign_in(page, clients.keys["approver"])
+    # -- an approver signs in and sees the run; the Teams card brings her the approval link -----------
+    page.goto(f"{dev_sign_in.sign_in_url}?{urlencode({'next': f'{dashboard}/run?id={run_id}'})}")
+    choose_person(page, "Ada Lovelace", "ada@example.com")
     expect(page.get_by_role("heading", name=f"Run #{run_id} · {group}")).to_be_visible()
-    expect(page.get_by_role("button", name="Approve")).to_be_visible()
+    # the page refreshes itself while the run is active: give the decision box a refresh's time
+    expect(page.get_by_role("button", name="Approve")).to_be_visible(timeout=20000)
     shoot(page, "06-run-detail-awaiting-approval")
-    page.get_by_label("Comment", exact=True).fill("Scores above the bar on every metric; ship it.")
-    page.get_by_role("button", name="Approve").click()
-    expect(page.get_by_text("This cannot be undone")).to_be_visible()
-    shoot(page, "07-approve-confirmation")
-    page.get_by_role("button", name="Confirm approval").click()
-    expect(page.get_by_text(f"Run #{run_id} approved by")).to_be_visible()
-    shoot(page, "08-run-detail-approved")
+    inbox = TeamsInbox(tmp_path / "teams-inbox.jsonl", say=lambda _: None).start()
+    try:
+        note = Notification.model_validate(
+            {
+                "kind": "approval_requested",
+                "run_id": run_id,
+                "model_name": group,
+                "ml_score": approval["approval"]["ml_score"],
+                "ml_score_threshold": approval["approval"]["ml_score_threshold"],
+                "approve_url": approval["approve_url"],
+                "reject_url": approval["reject_url"],
+                "expires_at": approval["expires_at"],
+            }
+        )
+        teams.post_card(inbox.url, teams.teams_message(teams.build_card(note, dashboard)), timeout=10)
+    finally:
+        inbox.stop()
+    [card] = [json.loads(line)["attachments"][0]["content"] for line in inbox.path.read_text().splitlines()]
+    [approve_url] = [a["url"] for a in card["actions"] if a.get("title") == "Approve"]
+
+    page.goto(approve_url)
+    expect(page.get_by_text("Signed in as ada@example.com")).to_be_visible()
+    page.get_by_label("Comment (optional)").fill("Scores above the bar on every metric; ship it.")
+    page.screenshot(path=str(SHOTS / "07-approval-page.png"), full_page=True)
+    page.get_by_role("button", name=f"Approve run #{run_id}").click()
+    expect(page.get_by_text("approved by ada@example.com")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "08-approval-recorded.png"), full_page=True)
 
     execution = waiting_task.result()
     assert execution["status"] == "SUCCEEDED"
-    assert json.loads(execution["output"])["approved"] is True
+    decision = json.loads(execution["output"])
+    assert (decision["approved"], decision["approver"]) == (True, "ada@example.com")
     with clients.as_("viewer") as viewer:
         trail = viewer.get(f"/runs/{run_id}/audit").json()
-    assert (trail[-1]["action"], trail[-1]["via"]) == ("approved", "api")  # the route's, never the body's
+    assert (trail[-1]["action"], trail[-1]["via"], trail[-1]["actor"]) == (
+        "approved",
+        "link",
+        "ada@example.com",
+    )
+    assert (trail[-1]["details"]["subject"], trail[-1]["details"]["email"]) == (
+        "local|ada",
+        "ada@example.com",
+    )
+    # the Teams follow-up names the same identity (the formatter's card of the workflow's "approved")
+    follow_up = teams.build_card(
+        Notification.model_validate(
+            {"kind": "approved", "run_id": run_id, "model_name": group, "approval": decision}
+        ),
+        dashboard,
+    )
+    assert "approved by ada@example.com" in json.dumps(follow_up)
+    page.goto(f"{dashboard}/run?id={run_id}")
+    expect(page.get_by_role("heading", name=f"Run #{run_id} · {group}")).to_be_visible()
 
     # the workflow writes the verdict into the package's metadata and its "approved" fact reaches the run (the projector's part);
     # the open page notices on its own (it refreshes while the run is active)

@@ -67,3 +67,26 @@ def test_no_open_redirect_and_no_unknown_person(server: DevSignInServer) -> None
     signed_out = httpx.get(f"{server.url}/sign-out")
     assert signed_out.status_code == 303
     assert "Max-Age=0" in signed_out.headers["set-cookie"]
+
+
+def test_make_devs_settings_make_the_api_accept_the_signers_people(
+    server: DevSignInServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `make dev` sets (stack.sign_in_environment) is enough for the API's own verifier to
+    accept a sign-in page's token, fetching the key from the signer - and for the dashboard to find it."""
+    import asyncio
+
+    from mlops_api.config import Settings, identity_verifier
+    from mlops_devstack.stack import sign_in_environment
+    from mlops_ui.config import Settings as UiSettings
+
+    for name, value in sign_in_environment(server).items():
+        monkeypatch.setenv(name, value)
+    verifier = identity_verifier(Settings())
+    assert verifier is not None
+    answer = httpx.post(server.sign_in_url, data={"user": "ada"})
+    token = answer.headers["set-cookie"].split(";")[0].removeprefix(f"{DEV_COOKIE}=")
+    person = asyncio.run(verifier.verify(token))
+    assert (person.email, verifier.role_of(person)) == ("ada@example.com", "approver")
+    ui = UiSettings()
+    assert (ui.identity_cookie, ui.sign_in_url, ui.api_key_sign_in) == (DEV_COOKIE, server.sign_in_url, True)

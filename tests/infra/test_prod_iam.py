@@ -62,6 +62,7 @@ EXPECTED: dict[str, set[str]] = {
     },
     "mlops-training-completion-role": LAMBDA_BASE | {
         "sagemaker:DescribeTrainingJob", "s3:GetObject", "states:SendTaskSuccess", "states:SendTaskFailure",
+        "secretsmanager:GetSecretValue",  # its API key (role trainer): the training result
     },
     "mlops-approval-role": LAMBDA_BASE | SQS_CONSUMER | {
         "sns:Publish", "kms:GenerateDataKey", "states:SendTaskFailure", "secretsmanager:GetSecretValue",
@@ -74,6 +75,8 @@ EXPECTED: dict[str, set[str]] = {
     "mlops-sagemaker-role": ECR_PULL | {
         "s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey",
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "cloudwatch:PutMetricData",
+        "secretsmanager:GetSecretValue",  # mlops/hf-token, read when the job starts
+        "events:PutEvents",  # run.training_progress only (conditions on source and detail-type)
     },
     "mlops-release-workflow": {
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
@@ -222,6 +225,7 @@ API_KEY_SECRET_OF = {
     "mlops-approval-role": "approval-worker-api-key",
     "mlops-projector-role": "projector-api-key",
     "mlops-claims-role": "projector-api-key",  # the claim handler is the projector's
+    "mlops-training-completion-role": "trainer-api-key",
 }
 
 
@@ -272,3 +276,17 @@ def test_execution_roles_pull_only_their_image(statements: dict[str, list[dict[s
         ]
         (statement,) = pulls
         assert statement["Resource"] == f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/mlops-{service}"
+
+
+def test_training_jobs_read_only_the_hub_token_and_publish_only_their_progress(
+    statements: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The job runs the model's own code (#17.3, #17.4): it reads mlops/hf-token and no other secret,
+    and may put only run.training_progress facts of source mlops.training on the platform's bus."""
+    policy = statements["mlops-sagemaker-role"]
+    assert _secrets_read(policy) == {"mlops/hf-token-??????"}
+    (publish,) = [s for s in policy if "events:PutEvents" in _as_list(s["Action"])]
+    assert publish["Resource"] == f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/mlops-events"
+    assert publish["Condition"] == {
+        "StringEquals": {"events:source": "mlops.training", "events:detail-type": "run.training_progress"}
+    }

@@ -36,6 +36,9 @@ locals {
     OIDC_ALB_ARN      = module.alb.arn
     OIDC_GROUPS_CLAIM = var.oidc_groups_claim
     OIDC_ROLE_GROUPS  = jsonencode(var.oidc_role_groups)
+    # /metrics for the ADOT collector on the task's loopback only (the ALB's 404 rule matches the
+    # plain path; an encoded one would reach the route)
+    METRICS_LOOPBACK_ONLY = "true"
     # OpenTelemetry traces to the ADOT sidecar (mlops_contracts.tracing), run id as a span attribute.
     OTEL_TRACES_ENABLED         = "true"
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
@@ -306,6 +309,9 @@ module "lambdas" {
           SAGEMAKER_ROLE_ARN     = module.sagemaker.execution_role_arn
           TRAINING_INSTANCE_TYPE = var.training_instance_type
           TRAINING_USE_SPOT      = tostring(var.training_use_spot)
+          # the job's own settings: its progress bus, and the id (never the value) of its HF token
+          EVENT_BUS_NAME     = local.event_bus_name
+          HF_TOKEN_SECRET_ID = module.platform_core.secret_arns["hf-token"]
         },
         var.mlflow_tracking_server_arn == null ? {} : { MLFLOW_TRACKING_URI = var.mlflow_tracking_server_arn },
       )
@@ -321,6 +327,11 @@ module "lambdas" {
       policy_json = data.aws_iam_policy_document.completion.json
       timeout     = 60
       memory_size = 1024
+      # the job's result (summary, loss history) is PUT on the run with the trainer's own key
+      environment = {
+        API_URL           = local.public_url
+        API_KEY_SECRET_ID = module.platform_core.secret_arns["trainer-api-key"]
+      }
       event_rule = {
         event_pattern = jsonencode({
           source        = ["aws.sagemaker"]

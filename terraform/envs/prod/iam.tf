@@ -288,6 +288,13 @@ data "aws_iam_policy_document" "completion" {
     actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
     resources = ["*"]
   }
+
+  # PUT /runs/{id}/results/training (mlops_training.dispatch.results), role trainer
+  statement {
+    sid       = "ReadOwnApiKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["trainer-api-key"]]
+  }
 }
 
 # Lambda: approval requests (mlops-approval-role)

@@ -71,6 +71,9 @@ module "platform_core" {
     projector-api-key       = { description = "The projector's API key (role projector: run statuses, timeline, claims)" }
     evaluator-api-key       = { description = "The evaluation worker's API key (role evaluator: evaluation results)" }
     approval-worker-api-key = { description = "The approval worker's API key (role approval-worker: approval requests)" }
+    trainer-api-key         = { description = "The training completion handler's API key (role trainer: the training result)" }
+    # gated and private base models (e.g. mistralai/Mistral-7B-v0.1): the jobs read it by its id
+    hf-token = { description = "Hugging Face token (read access) of gated and private base models, read by the training jobs when they start" }
   }
   approval_timeout_seconds = var.approval_timeout_seconds
   tags                     = var.tags
@@ -153,5 +156,7 @@ module "sagemaker" {
   kms_key_arn_pattern        = local.kms_key_pattern
   kms_key_alias              = local.kms_alias
   mlflow_tracking_server_arn = var.mlflow_tracking_server_arn
+  hub_token_secret_arn       = local.secret_arns["hf-token"]
+  progress_event_bus_arn     = local.event_bus_arn
   tags                       = var.tags
 }

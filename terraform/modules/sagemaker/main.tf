@@ -119,6 +119,38 @@ data "aws_iam_policy_document" "execution" {
       resources = [statement.value]
     }
   }
+
+  # Gated and private base models: the job reads the token by the secret's id when it starts
+  # (mlops_contracts.hub_token); the token is never in the job's configuration.
+  dynamic "statement" {
+    for_each = var.hub_token_secret_arn == null ? [] : [var.hub_token_secret_arn]
+    content {
+      sid       = "ReadTheHubToken"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
+  # One progress fact per logging window (mlops_training.progress), and only that fact: the job runs
+  # the model's own code, so it may put nothing else on the bus.
+  dynamic "statement" {
+    for_each = var.progress_event_bus_arn == null ? [] : [var.progress_event_bus_arn]
+    content {
+      sid       = "PublishTrainingProgress"
+      actions   = ["events:PutEvents"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "events:source"
+        values   = ["mlops.training"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "events:detail-type"
+        values   = ["run.training_progress"]
+      }
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "execution" {

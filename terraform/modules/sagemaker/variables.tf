@@ -35,6 +35,18 @@ variable "mlflow_tracking_server_arn" {
   default     = null
 }
 
+variable "hub_token_secret_arn" {
+  description = "ARN (or ARN pattern) of the Secrets Manager secret holding the Hugging Face token (mlops/hf-token) the jobs read when they start (null: public models only)."
+  type        = string
+  default     = null
+}
+
+variable "progress_event_bus_arn" {
+  description = "ARN of the event bus the jobs publish their progress to (run.training_progress, source mlops.training; null: no progress facts)."
+  type        = string
+  default     = null
+}
+
 variable "model_package_groups" {
   description = "Model package groups created up front, name => description (the workflow creates the others)."
   type        = map(string)

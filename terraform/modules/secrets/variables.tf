@@ -24,6 +24,9 @@ variable "secrets" {
     approval-signing-key = {
       description = "Key (>= 32 characters) that signs the single-use approval links"
     }
+    hf-token = {
+      description = "Hugging Face token (read access) of gated and private base models, read by the training jobs when they start"
+    }
   }
 }
 

@@ -279,6 +279,7 @@ def test_the_api_task_configuration(prod_plan: ProdPlan) -> None:
     assert environment["OIDC_ROLE_GROUPS"] == "jsonencode(var.oidc_role_groups)"
     assert "OIDC_DEV_COOKIE" not in environment  # development only
     assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == '"http://127.0.0.1:4318"'  # the ADOT sidecar
+    assert environment["METRICS_LOOPBACK_ONLY"] == '"true"'  # only the sidecar reads /metrics
     secrets = dict(re.findall(r"^\s+([A-Z_]+)\s+=\s+(.+)$", _hcl_block(compute, "  api_secrets = {"), re.M))
     assert secrets == {"APPROVAL_SIGNING_KEY": 'local.secret_arns["approval-signing-key"]'}
     assert api["sidecars"]["references"][:2] == ["var.adot_collector_image", "local.adot_config"]

@@ -100,6 +100,14 @@ class Settings(PlatformSettings):
     )
     log_format: str = Field(default="json", pattern="^(json|text)$", validation_alias="LOG_FORMAT")
     health_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="HEALTH_TIMEOUT_SECONDS")
+    # In AWS the ADOT collector beside the API scrapes /metrics over the task's loopback; the load
+    # balancer answers /metrics 404, and this refuses it too when a path encoding slips past that
+    # rule (/%6Detrics reaches the same route) (docs/decisions/0019-platform-metrics-and-traces.md).
+    metrics_loopback_only: bool = Field(
+        default=False,
+        validation_alias="METRICS_LOOPBACK_ONLY",
+        description="answer GET /metrics only to clients on 127.0.0.1 / ::1 (404 to the others)",
+    )
     # Approvals (docs/decisions/0008-security.md): the key that signs approval links, given directly
     # or, in production, read from Secrets Manager. Links cannot be issued or honoured without one.
     approval_signing_key: SecretStr | None = Field(

@@ -5,7 +5,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -89,7 +89,23 @@ async def health(request: Request, session: Annotated[AsyncSession, Depends(get_
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+def _metrics_reader(request: Request) -> None:
+    """404, as for an unknown path, to a client off the loopback when METRICS_LOOPBACK_ONLY is set."""
+    if request.app.state.settings.metrics_loopback_only:
+        host = request.client.host if request.client else None
+        if host not in LOOPBACK:
+            raise HTTPException(status_code=404, detail="Not Found")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+    dependencies=[Depends(_metrics_reader)],
+)
 async def metrics(request: Request, session: Annotated[AsyncSession, Depends(get_session)]) -> Response:
     m = request.app.state.metrics
     by_status = select(PipelineRun.status, func.count()).group_by(PipelineRun.status)

@@ -169,3 +169,23 @@ def test_an_unreachable_key_endpoint_is_unavailable_not_a_pass(sign_in: DevSignI
     check = verifier(sign_in, keys=PublicKeys("http://127.0.0.1:9/keys", timeout=1))
     with pytest.raises(KeyUnavailable):
         verify(check, sign_in.signer.token_for(ADA))
+
+
+def test_made_up_kids_leave_nothing_behind_and_one_fetch_serves_many(sign_in: DevSignInServer) -> None:
+    keys = PublicKeys(sign_in.public_key_url)
+    check = verifier(sign_in, keys=keys)
+    signer = sign_in.signer
+    now = int(time.time())
+
+    async def many() -> list[object]:
+        made_up = [
+            alb_token({**signer.header(now + 60), "kid": f"made-up-{i}"}, ADA.claims, signer.key)
+            for i in range(20)
+        ]
+        genuine = [signer.token_for(ADA) for _ in range(20)]
+        return await asyncio.gather(*(check.verify(t) for t in made_up + genuine), return_exceptions=True)
+
+    results = asyncio.run(many())
+    assert all(isinstance(r, IdentityRefused) for r in results[:20])
+    assert all(getattr(r, "email", None) == "ada@example.com" for r in results[20:])
+    assert keys._locks == {}

@@ -96,13 +96,15 @@ class PublicKeys:
         if kid in self._unknown:
             raise IdentityRefused(f"no public key for the identity token's kid {kid!r}")
         lock = self._locks.setdefault(kid, asyncio.Lock())
-        async with lock:
-            if (pem := self._keys.get(kid)) is not None:
+        try:
+            async with lock:
+                if (pem := self._keys.get(kid)) is not None:
+                    return pem
+                pem = await self._fetch(kid)
+                self._keys[kid] = pem
                 return pem
-            pem = await self._fetch(kid)
-            self._keys[kid] = pem
-        self._locks.pop(kid, None)
-        return pem
+        finally:  # made-up kids must not grow the table of locks
+            self._locks.pop(kid, None)
 
     async def _fetch(self, kid: str) -> str:
         url = f"{self.base_url}/{kid}"

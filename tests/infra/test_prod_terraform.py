@@ -426,3 +426,53 @@ def test_state_machine_renders_the_same_template(prod_plan: ProdPlan) -> None:
         main = " ".join((TERRAFORM / "envs" / env / "main.tf").read_text().split())
         assert 'source = "../../modules/platform_core"' in main, env
         assert 'source = "../../modules/orchestration"' not in main, env
+
+
+def _adot_config() -> dict[str, Any]:
+    """terraform/templates/adot_collector.yaml as envs/prod renders it (its templatefile variables)."""
+    import yaml
+
+    text = (TERRAFORM / "templates" / "adot_collector.yaml").read_text()
+    for name, value in {
+        "region": "eu-west-1",
+        "namespace": "MLOps",
+        "log_group_name": "/ecs/mlops-api/metrics",
+        "api_port": "8000",
+    }.items():
+        text = text.replace("${" + name + "}", value)
+    assert "${" not in text, "a templatefile variable of the ADOT configuration is not given by envs/prod"
+    config: dict[str, Any] = yaml.safe_load(text)
+    return config
+
+
+def test_the_adot_collector_feeds_the_outbox_alarms(prod_plan: ProdPlan) -> None:
+    """The sidecar scrapes what the API exposes, under the names and dimensions the alarms watch."""
+    from mlops_api.ops.metrics import ApiMetrics
+
+    config = _adot_config()
+    (scrape,) = config["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert scrape["metrics_path"] == "/metrics"
+    assert scrape["static_configs"] == [{"targets": ["127.0.0.1:8000"]}]  # inside the task
+    emf = config["exporters"]["awsemf"]
+    assert emf["namespace"] == "MLOps"
+    (outbox,) = [d for d in emf["metric_declarations"] if d["dimensions"] == [["job"]]]
+    exposed = {metric.name for metric in ApiMetrics().registry.collect()}
+    selected = {selector.strip("^$") for selector in outbox["metric_name_selectors"]}
+    assert selected == {"mlops_outbox_backlog", "mlops_outbox_oldest_age_seconds"}
+    assert selected <= exposed, f"the API exposes no {sorted(selected - exposed)}"
+    alarms = {a["alarm_name"]: a for a in prod_plan.values("aws_cloudwatch_metric_alarm")}
+    for name, metric in (
+        ("mlops-outbox-backlog", "mlops_outbox_backlog"),
+        ("mlops-outbox-oldest-age", "mlops_outbox_oldest_age_seconds"),
+    ):
+        alarm = alarms[name]
+        assert (alarm["namespace"], alarm["metric_name"]) == ("MLOps", metric)
+        assert alarm["dimensions"] == {"job": scrape["job_name"]}  # the scrape's job label
+        assert alarm["statistic"] == "Maximum"  # every task reports the same database-wide figure
+    # the EMF lines go to the log group Terraform creates and the task role may write
+    groups = {g["name"] for g in prod_plan.values("aws_cloudwatch_log_group")}
+    assert emf["log_group_name"] in groups
+    # traces: the API's OTLP exporter -> the collector's receiver -> X-Ray
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "127.0.0.1:4318"
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]
+    assert config["service"]["pipelines"]["metrics"]["receivers"] == ["prometheus"]

@@ -4,6 +4,8 @@ same queues and the same local runner as the real workers. Each branch of the re
 driven by a model name:
     *-train-fails  training fails          *-eval-fails  evaluation fails
     *-below        MLScore below threshold  anything else passes with MLScore 0.82
+    *-train-refused  the real dispatcher's SageMaker backend asks the emulator (strict, as AWS) for a
+                     training job with a role that is not an ARN: CreateTrainingJob is refused
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 from typing import Any
 
 from mlops_contracts.aws import aws_client
+from mlops_training.dispatch.messages import TrainingTask
+from mlops_training.dispatch.sagemaker import SageMakerSettings, dispatch_sagemaker
 
 SCORES = {"faithfulness": 0.9, "answer_relevancy": 0.8, "context_precision": 0.75, "context_recall": 0.8}
 
@@ -20,9 +24,21 @@ def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(record["body"]) for record in event["Records"]]
 
 
+# A misconfigured deployment: SAGEMAKER_ROLE_ARN holds the role's name, not its ARN.
+REFUSED_JOB_SETTINGS = {
+    "TRAINING_IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-training:e2e",
+    "SAGEMAKER_ROLE_ARN": "mlops-sagemaker-role",
+}
+
+
 def training(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sfn = aws_client("stepfunctions")
     for task in _records(event):
+        if task["model_name"].endswith("-train-refused"):
+            dispatch_sagemaker(
+                TrainingTask.model_validate(task), SageMakerSettings.model_validate(REFUSED_JOB_SETTINGS)
+            )
+            continue
         if task["model_name"].endswith("-train-waits"):
             continue  # a long training job: the workflow waits on its token (cancel tests stop it)
         if task["model_name"].endswith("-train-fails"):

@@ -285,6 +285,11 @@ def test_training_jobs_read_only_the_hub_token_and_publish_only_their_progress(
     and may put only run.training_progress facts of source mlops.training on the platform's bus."""
     policy = statements["mlops-sagemaker-role"]
     assert _secrets_read(policy) == {"mlops/hf-token-??????"}
+    # the evaluation worker loads the same base model for the candidate
+    assert _secrets_read(statements["mlops-eval-role"]) == {
+        "mlops/evaluator-api-key-??????",
+        "mlops/hf-token-??????",
+    }
     (publish,) = [s for s in policy if "events:PutEvents" in _as_list(s["Action"])]
     assert publish["Resource"] == f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/mlops-events"
     assert publish["Condition"] == {

@@ -286,6 +286,7 @@ module "lambdas" {
         MODEL_OUTPUTS_BUCKET     = local.model_outputs_bucket
         API_URL                  = local.public_url
         API_KEY_SECRET_ID        = module.platform_core.secret_arns["evaluator-api-key"]
+        HF_TOKEN_SECRET_ID       = module.platform_core.secret_arns["hf-token"] # a gated base model's token, by id
         METRICS_NAMESPACE        = "MLOps"
         WORK_DIR                 = "/tmp/mlops-evaluation"
         HF_HOME                  = "/tmp/huggingface"

@@ -227,6 +227,13 @@ data "aws_iam_policy_document" "evaluation" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [local.secret_arns["evaluator-api-key"]]
   }
+
+  # the candidate's base model may be gated (mlops_contracts.hub_token)
+  statement {
+    sid       = "ReadTheHubToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["hf-token"]]
+  }
 }
 
 # Lambda: training dispatcher (mlops-dispatcher-role)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_contracts import safe_files
+from mlops_contracts.hub_token import HubTokenError, install_hub_token
 from mlops_contracts.prompts import PromptFormat
 from mlops_evaluation import storage
 from mlops_evaluation.mlscore import EvaluationError
@@ -94,6 +96,13 @@ def fetch_base_model(model_id: str, work_dir: Path) -> str:
     path = storage.local_path(model_id)
     if model_id.startswith("file://") and path is not None:
         return str(path)
+    if not Path(model_id).is_absolute():
+        # a Hub id: a gated or private base model needs the token of mlops/hf-token, read now by the
+        # secret's id (HF_TOKEN_SECRET_ID) into this process only (mlops_contracts.hub_token)
+        try:
+            install_hub_token(os.environ)
+        except HubTokenError as exc:
+            raise CandidateError(f"base model {model_id}: {exc}") from None
     return model_id
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import psycopg
@@ -15,16 +16,20 @@ from sqlalchemy.engine import make_url
 
 from mlops_api.migrate import upgrade
 from mlops_contracts.secrets import WORKER_ROLES
+from mlops_devstack.dev_signer import DevSignInServer
 from mlops_devstack.postgres import drop_database, scratch_database
 from mlops_devstack.processes import ChildProcess
-from mlops_testkit.api import EVAL_ROW, QA_ROW, jsonl, libpq, make_key, start_api, upload
+from mlops_testkit.api import EVAL_ROW, QA_ROW, identity_env, jsonl, libpq, make_key, start_api, upload
 from mlops_testkit.release import SIGNING_KEY, Release, start_runner
 from mlops_testkit.servers import ProvisionedStack
 
 
 @pytest.fixture(scope="session")
 def release_factory(
-    local_stack: ProvisionedStack, pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+    local_stack: ProvisionedStack,
+    pg_admin_url: str,
+    dev_sign_in: DevSignInServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[[dict[str, str]], Release]]:
     """Builds the whole platform around the Terraform stack, once per set of worker handlers."""
     started: list[tuple[Release, ChildProcess, str]] = []
@@ -36,10 +41,11 @@ def release_factory(
         tmp = tmp_path_factory.mktemp("release")
         database = scratch_database(pg_admin_url, "e2e")
         upgrade(database)
-        api_env = {
+        api_env: dict[str, Any] = {
             **local_stack.env,
             "APPROVAL_SIGNING_KEY": SIGNING_KEY,
             "OUTBOX_POLL_SECONDS": "0.1",
+            **identity_env(dev_sign_in),  # people signed in by the development signer
         }
         # with its access log on, as in production: no approval token may reach it
         api = start_api(database, str(tmp), access_log=True, **api_env)

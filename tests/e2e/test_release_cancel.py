@@ -9,6 +9,8 @@ import uuid
 
 import httpx
 
+from mlops_devstack.dev_signer import DevSignInServer
+from mlops_testkit.people import approver_identity
 from mlops_testkit.release import Release
 
 
@@ -40,7 +42,7 @@ def test_a_run_cancelled_during_training_ends_cancelled_and_its_execution_aborte
 
 
 def test_a_run_cancelled_while_awaiting_approval_has_dead_links_and_a_rejected_candidate(
-    release: Release,
+    release: Release, dev_sign_in: DevSignInServer
 ) -> None:
     name = unique("rag-qa")
     run_id = release.launch(name)
@@ -52,7 +54,7 @@ def test_a_run_cancelled_while_awaiting_approval_has_dead_links_and_a_rejected_c
         cancelled = approver.post(f"/runs/{run_id}/cancel", json={"reason": "superseded by a newer run"})
     assert cancelled.status_code == 200, cancelled.text
 
-    with httpx.Client(timeout=30) as browser:
+    with httpx.Client(timeout=30, headers=approver_identity(dev_sign_in)) as browser:  # a signed-in approver
         assert browser.get(card["approve_url"]).status_code == 410
         assert browser.post(card["reject_url"], data={"name": "Ada Lovelace"}).status_code == 410
     run = release.run(run_id)

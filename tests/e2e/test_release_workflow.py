@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mlops_devstack.dev_signer import DevSignInServer
+from mlops_testkit.people import approver_identity
 from mlops_testkit.release import Release
 
 
@@ -288,7 +290,9 @@ def test_run_created_delivered_again_starts_no_second_workflow(release: Release)
     assert statuses(run) == ["pending", "training", "evaluating", "rejected"]
 
 
-def test_no_log_line_of_a_release_holds_an_approval_token(release: Release) -> None:
+def test_no_log_line_of_a_release_holds_an_approval_token(
+    release: Release, dev_sign_in: DevSignInServer
+) -> None:
     """The links travel in the Teams card only: the access log (every path), the API's own lines and
     the workers' lines of a whole release (request, link opened, decision by link) hold no token."""
     name = unique("rag-qa")
@@ -298,7 +302,7 @@ def test_no_log_line_of_a_release_holds_an_approval_token(release: Release) -> N
     [card] = [n for n in release.notifications(run_id, expect=1) if n["kind"] == "approval_requested"]
     tokens = [card[key].rsplit("/", 1)[-1] for key in ("approve_url", "reject_url")]
     assert all(len(token) > 20 for token in tokens)
-    with httpx.Client(timeout=30) as browser:
+    with httpx.Client(timeout=30, headers=approver_identity(dev_sign_in)) as browser:  # a signed-in approver
         assert browser.get(card["approve_url"]).status_code == 200  # the confirmation page
         decided = browser.post(card["approve_url"], data={"name": "Ada Lovelace"})
     assert decided.status_code == 200, decided.text

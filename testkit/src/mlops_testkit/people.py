@@ -8,7 +8,16 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mlops_devstack.dev_signer import DevSigner, alb_token, b64_padded, person_named
+from mlops_devstack.dev_signer import DevSigner, DevSignInServer, alb_token, b64_padded, person_named
+
+IDENTITY_HEADER = "x-amzn-oidc-data"
+
+
+def approver_identity(sign_in: DevSignInServer, user: str = "ada") -> dict[str, str]:
+    """The headers of an approver's browser behind the load balancer (ada: the local approver)."""
+    person = person_named(user)
+    assert person is not None
+    return {IDENTITY_HEADER: sign_in.signer.token_for(person)}
 
 
 def bad_identities(signer: DevSigner, user: str = "grace") -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
@@ -97,8 +96,9 @@ def test_an_approval_request_becomes_a_teams_card_whose_link_decides(
         ("Open in dashboard", f"https://mlops.example.com/dashboard/?run_id={run_id}"),
     ]
 
-    # the person clicks Approve in Teams: a confirmation page, then the confirming POST decides
-    with httpx.Client() as browser:
+    # the approver clicks Approve in Teams (signed in at the load balancer): a confirmation page, then
+    # the confirming POST decides, in her name
+    with service_api.person("ada") as browser:
         page = browser.get(message["approve_url"])
         assert page.status_code == 200
         status = aws_client("stepfunctions").describe_execution(executionArn=waiting_task.execution_arn)[
@@ -111,8 +111,8 @@ def test_an_approval_request_becomes_a_teams_card_whose_link_decides(
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {
         "approved": True,
-        "approver": "Alice (signed link)",
-        "registry_approver": "Alice signed link",
+        "approver": "ada@example.com",
+        "registry_approver": "ada@example.com",
         "comment": "",
     }
 

@@ -96,8 +96,21 @@ approve=()
 # of this commit's API image (and, on the first deploy, what it runs on), run it once and wait for
 # it, and only then let the full apply move the API's service to the new image. The API's
 # advisory-lock migration on start is no longer switched on: a failed migration stops the deploy here.
+# What the task needs to run, on the first deploy too, and nothing that moves the services: the
+# network (its endpoints and NAT: the image pull, the secret, the logs), the database, the cluster,
+# the task definition, its roles' policies and the egress of the API's security group it runs in.
+migration_targets=(
+    -target=module.network
+    -target=module.database
+    -target=aws_ecs_cluster.this
+    -target=aws_ecs_task_definition.migrate
+    -target=aws_iam_role_policy.migrate
+    -target=module.api.aws_iam_role_policy.execution
+    -target=module.api.aws_vpc_security_group_egress_rule.https
+    -target=module.api.aws_vpc_security_group_egress_rule.vpc
+)
 echo "deploy: registering the migration task of $tag"
-tf apply -input=false -auto-approve -target=aws_ecs_cluster.this -target=aws_ecs_task_definition.migrate "${var_args[@]}"
+tf apply -input=false -auto-approve "${migration_targets[@]}" "${var_args[@]}"
 "$root/scripts/run_migration.sh" "$config"
 
 tf apply -input=false "${approve[@]}" "${var_args[@]}"

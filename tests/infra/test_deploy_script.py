@@ -163,5 +163,15 @@ def test_deploy_migrates_before_the_service_update(tmp_path: Path) -> None:
     last_push = max(n for n, line in enumerate(lines) if line.startswith("docker push"))
     targeted, full = applies[-2], applies[-1]
     assert "-target=aws_ecs_task_definition.migrate" in lines[targeted]
+    # on a first deploy too: what the task runs on, never the services themselves
+    for needed in (
+        "module.network",
+        "module.database",
+        "aws_ecs_cluster.this",
+        "aws_iam_role_policy.migrate",
+    ):
+        assert f"-target={needed} " in lines[targeted] + " ", needed
+    assert "aws_ecs_service" not in lines[targeted]
+    assert "-target=module.api " not in lines[targeted] + " "
     assert "-target" not in lines[full]
     assert last_push < targeted < run_task < full

@@ -476,3 +476,16 @@ def test_the_adot_collector_feeds_the_outbox_alarms(prod_plan: ProdPlan) -> None
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "127.0.0.1:4318"
     assert config["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]
     assert config["service"]["pipelines"]["metrics"]["receivers"] == ["prometheus"]
+
+
+def test_the_deploy_targets_of_the_migration_exist(prod_plan: ProdPlan) -> None:
+    """scripts/deploy.sh applies these before running the migration: each names something envs/prod
+    declares (a typo would make the targeted apply silently create nothing)."""
+    script = (ROOT / "scripts" / "deploy.sh").read_text()
+    block = script.split("migration_targets=(", 1)[1].split(")", 1)[0]
+    targets = re.findall(r"-target=(\S+)", block)
+    assert targets
+    addresses = [r["address"] for r in prod_plan.all]
+    for target in targets:
+        assert any(a == target or a.startswith((target + ".", target + "[")) for a in addresses), target
+    assert not any(".aws_ecs_service." in t or t.startswith("aws_ecs_service") for t in targets)

@@ -23,7 +23,7 @@ variable "public_subnet_cidrs" {
 }
 
 variable "private_subnet_cidrs" {
-  description = "CIDR of the private subnet of each AZ (RDS, App Runner VPC connector, interface endpoints)."
+  description = "CIDR of the private subnet of each AZ (RDS, the ECS tasks, interface endpoints)."
   type        = list(string)
   default     = ["10.0.10.0/24", "10.0.11.0/24"]
 }

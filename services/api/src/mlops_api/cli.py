@@ -25,7 +25,7 @@ STARTUP_FAILURE = 3  # uvicorn's exit status when the application fails to start
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    # Once, before any worker starts: App Runner has no one-off tasks to migrate with.
+    # Once, before any worker starts (in AWS the one-off migration task runs first and this stays off).
     migrate = get_settings().migrate_on_start if args.migrate is None else args.migrate
     if migrate:
         _migrate(args)

@@ -509,7 +509,7 @@ def test_clone_prefills_the_launch_form_from_a_run(
         model_name="qwen2-7b-support",
         experiment_name="support-sweep",
         ml_score_threshold=0.76,
-        hyperparameters={"lora_r": 8, "learning_rate": 5e-5, "epochs": 2},
+        hyperparameters={"lora_r": 8, "learning_rate": 5e-5, "epochs": 2, "qlora": True},
     )
     at = app("operator", "views/run_detail.py", id=str(source))
     links = {link.proto.label: link.proto for link in at.get("page_link")}
@@ -529,6 +529,7 @@ def test_clone_prefills_the_launch_form_from_a_run(
     assert at.number_input(key="hp_lora_r").value == 8
     assert at.number_input(key="hp_learning_rate").value == 5e-5
     assert at.number_input(key="hp_epochs").value == 2
+    assert at.checkbox(key="hp_qlora").value is True
     assert at.selectbox(key="launch_train").value["id"] == datasets["train"]
 
     at.number_input(key="hp_lora_r").set_value(16)  # the one change being tried

@@ -47,9 +47,12 @@ def form_values(
             values[key] = match
     for name, value in (run.get("hyperparameters") or {}).items():
         spec = hyperparameter_specs.get(name)
-        if spec is None or isinstance(value, bool) or not isinstance(value, int | float):
+        if spec is None or value is None:
             continue  # a setting the form does not show
-        values[f"hp_{name}"] = int(value) if spec.get("type") == "integer" else float(value)
+        if isinstance(value, bool | str):  # a switch (QLoRA...) or a choice (the GPU instance)
+            values[f"hp_{name}"] = value
+        elif isinstance(value, int | float):
+            values[f"hp_{name}"] = int(value) if spec.get("type") == "integer" else float(value)
     return values, missing
 
 

@@ -45,7 +45,8 @@ def settings_section(runs: list[dict[str, Any]], dataset_names: dict[int, str]) 
     st.subheader("Settings", anchor=False)
     frame = compare.settings(runs, dataset_names)
     differing = int(frame["differs"].sum())
-    st.dataframe(compare.highlighted(frame), hide_index=True, width="stretch")
+    height = 35 * (len(frame) + 1) + 3  # every setting in sight: no scrolling inside the table
+    st.dataframe(compare.highlighted(frame), hide_index=True, width="stretch", height=height)
     st.caption(
         f"{differing} setting(s) differ between the runs (highlighted)."
         if differing
@@ -98,6 +99,11 @@ def curves_section(runs: list[dict[str, Any]]) -> None:
         st.caption(f"No training history: {', '.join(missing)}.")
 
 
+def score_text(value: object) -> str:
+    """Two decimals, or "—" for no score (None or NaN: pandas turns a missing float into NaN)."""
+    return ui.score(float(value), 2) if isinstance(value, int | float) and value == value else "—"
+
+
 def answers_section(client: ApiClient, runs: list[dict[str, Any]]) -> None:
     st.subheader("Answers, question by question", anchor=False)
     samples: dict[int, list[dict[str, Any]]] = {}
@@ -113,11 +119,12 @@ def answers_section(client: ApiClient, runs: list[dict[str, Any]]) -> None:
         st.info("None of these runs has per-sample results yet.", icon=":material/hourglass_empty:")
         return
     score_columns: list[Hashable] = [c for c in frame.columns if str(c).endswith(" score")]
-    shown = frame.drop(columns=["Ground truth"])
+    # scores as text: a styled table shows a missing number as "None"
+    shown = frame.drop(columns=["Ground truth"]).assign(
+        **{str(c): [score_text(v) for v in frame[c]] for c in score_columns}
+    )
     event = st.dataframe(
-        shown.style.format(
-            lambda v: ui.score(v, 2) if isinstance(v, int | float) else "—", subset=score_columns
-        ),
+        shown,
         hide_index=True,
         width="stretch",
         on_select="rerun",
@@ -140,7 +147,7 @@ def answers_section(client: ApiClient, runs: list[dict[str, Any]]) -> None:
         for column, run in zip(st.columns(len(runs)), runs, strict=True):
             name = compare.label(run)
             column.markdown(
-                f"**{name}** · {run['model_name']} · score {ui.score(row.get(f'{name} score'), 2)}"
+                f"**{name}** · {run['model_name']} · score {score_text(row.get(f'{name} score'))}"
             )
             answer = row.get(f"{name} answer")
             column.write(answer if isinstance(answer, str) and answer else "—")

@@ -359,3 +359,64 @@ def test_sign_in_launch_follow_and_approve_in_a_browser(
     with clients.as_("admin") as admin:  # the dashboard stored nothing broken
         assert sorted(d["name"] for d in admin.get("/datasets").json()["items"]) == ["eval-set", "train-set"]
     assert EVAL_ROW
+
+
+def test_compare_and_clone_in_a_browser(
+    dashboard: str,
+    browser: Browser,
+    clients: Clients,
+    datasets: dict[str, int],
+    kit,
+    dev_sign_in: DevSignInServer,
+) -> None:
+    """Two evaluated runs compared side by side, then one cloned into the Launch form and launched
+    with one change. Screenshots 13 to 15."""
+    runs = []
+    for lora_r, score in ((8, 0.74), (32, 0.86)):
+        run_id = kit.new_run(
+            clients, datasets, experiment_name="lora-rank", hyperparameters={"lora_r": lora_r}
+        )
+        kit.move(clients, run_id, "training")
+        kit.record_results(clients, run_id, ml_score=score, samples=5)
+        kit.move(clients, run_id, "evaluating")
+        runs.append(run_id)
+    with clients.as_("operator") as op:
+        assert op.patch(f"/runs/{runs[0]}", json={"tags": ["baseline"]}).status_code == 200
+
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    page.set_default_timeout(20000)
+    page.goto(
+        f"{dev_sign_in.sign_in_url}?{urlencode({'next': f'{dashboard}/compare?ids={runs[0]},{runs[1]}'})}"
+    )
+    choose_person(page, "Grace Hopper", "grace@example.com")  # an operator
+
+    # -- compare: settings with the difference highlighted, scores, curves, answers ----------------------
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
+    expect(page.get_by_text("3 setting(s) differ between the runs")).to_be_visible()  # lora_r, MLScore, tags
+    for heading in ("MLScore breakdown", "Training curves", "Answers, question by question"):
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(3)
+    shoot(page, "13-compare")
+
+    # -- clone the first run: the Launch form prefilled; one change; launched ----------------------------
+    page.get_by_role("link", name=f"#{runs[0]} · mistral-7b-rag-qa").click()
+    expect(page.get_by_role("heading", name=f"Run #{runs[0]} · mistral-7b-rag-qa")).to_be_visible()
+    tag = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="baseline")
+    expect(tag.first).to_be_visible()  # the run's tag, as a badge
+    page.get_by_role("link", name="Clone").click()
+    expect(page.get_by_text(f"Prefilled from run #{runs[0]}")).to_be_visible()
+    expect(page.get_by_label("Experiment", exact=True)).to_have_value("lora-rank")
+    expect(page.get_by_label("LoRA rank (r)", exact=True)).to_have_value("8")
+    page.get_by_label("LoRA rank (r)", exact=True).fill("16")
+    shoot(page, "14-clone-launch-form")
+    page.get_by_role("button", name="Launch run").click()
+    expect(page.get_by_text("launched: it is")).to_be_visible()
+    shoot(page, "15-clone-launched")
+    page.close()
+
+    with clients.as_("viewer") as viewer:
+        clone = viewer.get("/runs", params={"experiment_name": "lora-rank", "limit": 1}).json()["items"][0]
+        source = viewer.get(f"/runs/{runs[0]}").json()
+    assert clone["id"] not in runs
+    assert clone["hyperparameters"] == {**source["hyperparameters"], "lora_r": 16}
+    assert clone["created_by"] == "grace@example.com"

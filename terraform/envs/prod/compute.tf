@@ -20,6 +20,7 @@ locals {
     EVENT_BUS_NAME             = local.event_bus_name
     DATASETS_BUCKET            = local.datasets_bucket
     MODEL_OUTPUTS_BUCKET       = local.model_outputs_bucket
+    MODEL_SOURCE_BUCKETS       = join(",", var.model_source_buckets)
     APPROVAL_SIGNING_SECRET_ID = "" # the key comes from the task definition's secrets
     PUBLIC_API_URL             = local.public_url
     LOG_FORMAT                 = "json"

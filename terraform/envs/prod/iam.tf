@@ -177,13 +177,13 @@ data "aws_iam_policy_document" "evaluation" {
   statement {
     sid       = "ReadDatasetsAndCandidates"
     actions   = ["s3:GetObject"]
-    resources = ["${local.datasets_arn}/*", "${local.model_outputs_arn}/*"]
+    resources = concat(["${local.datasets_arn}/*", "${local.model_outputs_arn}/*"], [for b in local.model_source_arns : "${b}/*"])
   }
 
   statement {
     sid       = "ListCandidates"
     actions   = ["s3:ListBucket"]
-    resources = [local.datasets_arn, local.model_outputs_arn]
+    resources = concat([local.datasets_arn, local.model_outputs_arn], local.model_source_arns)
   }
 
   statement {

@@ -42,6 +42,9 @@ locals {
   model_outputs_arn    = module.platform_core.planned_arns.model_outputs_bucket
   secret_arns          = module.platform_core.planned_arns.secrets
 
+  # Buckets of base models the jobs may read besides the platform's own (POST /runs refuses others).
+  model_source_arns = [for b in var.model_source_buckets : "${local.arn}:s3:::${b}"]
+
   images       = ["api", "ui", "training", "evaluation", "approval", "projector"]
   registry     = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
   image_uri    = { for image in local.images : image => "${local.registry}/${var.name}-${image}:${var.image_tag}" }
@@ -150,7 +153,7 @@ module "sagemaker" {
   source = "../../modules/sagemaker"
 
   execution_role_name        = "${var.name}-sagemaker-role"
-  read_bucket_arns           = [local.datasets_arn]
+  read_bucket_arns           = concat([local.datasets_arn], local.model_source_arns)
   output_bucket_arn          = local.model_outputs_arn
   ecr_repository_arns        = [local.ecr_arn["training"]]
   kms_key_arn_pattern        = local.kms_key_pattern

@@ -56,6 +56,17 @@ variable "db_deletion_protection" {
   default     = true
 }
 
+variable "model_source_buckets" {
+  description = "More S3 buckets a run's s3:// model_id may name, besides the datasets and model-outputs buckets: the training and evaluation roles may read them, and POST /runs accepts them (MODEL_SOURCE_BUCKETS); any other bucket is a 422 that lists the readable ones."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for b in var.model_source_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", b))])
+    error_message = "model_source_buckets holds S3 bucket names (3-63 lowercase letters, digits, dots and hyphens), not ARNs or s3:// URIs."
+  }
+}
+
 variable "bedrock_region" {
   description = "Region of the Bedrock judge (null: var.region). us-east-1 by default: the default judge, Mistral Small (24.02), is offered there only (terraform/bedrock_models.json); the evaluation data then leaves var.region - choose a judge offered in var.region to keep it there."
   type        = string

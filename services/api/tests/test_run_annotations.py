@@ -113,13 +113,19 @@ def test_list_filters_by_tag_mlscore_and_creation_time(
         combined = {"created_after": day_ago, "tag": "baseline", "min_ml_score": 0.7, "limit": 1}
         assert _ids(viewer.get("/runs", params=combined)) == [ids[1]]
 
+        # an empty range matches nothing (what the schema accepts, the API accepts)
+        assert _ids(viewer.get("/runs", params={"min_ml_score": 0.9, "max_ml_score": 0.1})) == []
+        assert (
+            _ids(viewer.get("/runs", params={"created_after": now.isoformat(), "created_before": day_ago}))
+            == []
+        )
+
         for params, needle in [
-            ({"min_ml_score": 0.9, "max_ml_score": 0.1}, "min_ml_score (0.9) is above max_ml_score (0.1)"),
             ({"min_ml_score": 1.5}, "less than or equal to 1"),
-            ({"created_after": now.isoformat(), "created_before": day_ago}, "created_after must be before"),
             ({"created_after": "2026-01-01T00:00:00"}, "timezone"),
             ({"created_after": "yesterday"}, "datetime"),
             ({"tag": "no spaces"}, "String should match pattern"),
+            ({"tag": [f"t{i}" for i in range(21)]}, "at most 20 items"),
         ]:
             response = viewer.get("/runs", params=params)
             assert response.status_code == 422, (params, response.text)

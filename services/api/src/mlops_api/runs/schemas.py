@@ -176,7 +176,7 @@ class RunAnnotations(BaseModel):
     """PATCH /runs/{id}: the fields given replace the run's (`note: null` clears the note); the
     workflow's own fields are not here."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     tags: list[Tag] | None = Field(
         default=None,

@@ -9,9 +9,16 @@ the demo share that client and libs imports no service.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
+
+from mlops_contracts.status import TaskType
 
 
 class ApiError(Exception):
@@ -54,6 +61,34 @@ class Unavailable(ApiError):
     status_code = 503
 
 
+# pydantic names the variant of a discriminated union in an error's location (POST /runs:
+# ["body", "finetune", "train_dataset_id"]); clients name the field alone, as before the union.
+_UNION_TAGS = frozenset(TaskType)
+
+
+def _location(loc: Sequence[int | str]) -> list[int | str]:
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "body" and parts[1] in _UNION_TAGS:
+        del parts[1]
+    return parts
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods of every operation on the request's path, from the app's OpenAPI paths (the
+    routers' own route lists are FastAPI internals)."""
+    app: FastAPI = request.app
+    if not hasattr(app.state, "allowed_methods"):
+        app.state.allowed_methods = [
+            (compile_path(path)[0], {method.upper() for method in item})
+            for path, item in app.openapi().get("paths", {}).items()
+        ]
+    methods: set[str] = set()
+    for pattern, path_methods in app.state.allowed_methods:
+        if pattern.match(request.url.path):
+            methods |= path_methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def handle(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -64,10 +99,21 @@ def install_error_handlers(app: FastAPI) -> None:
         # bytes (a 500 for bad input); location, message and type are what a client needs.
         assert isinstance(exc, RequestValidationError)
         errors = [
-            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
+            {"loc": _location(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
             for err in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
+    async def handle_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only: for
+            # /runs (POST and GET are two routes) it said POST. Every route of the path counts.
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(_allowed(request))}
+            )
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, handle_http)
     app.add_exception_handler(ApiError, handle)
     app.add_exception_handler(RequestValidationError, handle_validation)

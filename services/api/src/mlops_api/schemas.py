@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 
 
 def _walk_json(value: Any) -> None:
@@ -28,7 +29,16 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _date_time_text(value: Any) -> Any:
+    """A timestamp is an RFC 3339 string in JSON, as the schema says (format date-time): pydantic
+    alone would also take a number (`occurred_at: 0`, the epoch), which the schema does not allow."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-12-07T04:00:00Z")
+    return value
+
+
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
+Timestamp = Annotated[datetime, BeforeValidator(_date_time_text)]
 Text = Annotated[str, AfterValidator(_json_safe)]
 
 

@@ -2,11 +2,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from mlops_api.schemas import JsonObject, Text
+from mlops_api.schemas import JsonObject, Text, Timestamp
 from mlops_contracts.gpu_sizing import DEFAULT_TRAINING_INSTANCE, InstanceType
 from mlops_contracts.status import RunStatus, TaskType
 
@@ -60,7 +67,9 @@ class Hyperparameters(BaseModel):
     )
 
 
-class RunCreate(BaseModel):
+class _RunCreateFields(BaseModel):
+    """What both kinds of run take."""
+
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model_name: str = Field(
@@ -69,25 +78,73 @@ class RunCreate(BaseModel):
         description="Registry package group name: letters, digits and hyphens, at most 63",
         examples=["mistral-7b-rag-qa"],
     )
-    model_id: ModelId = Field(examples=["mistralai/Mistral-7B-v0.1"])
-    task_type: TaskType
+    model_id: ModelId = Field(
+        description="The base model: a hub id (`org/name`, optionally `@revision`), an s3:// URI or an "
+        "absolute local path",
+        examples=["mistralai/Mistral-7B-v0.1"],
+    )
     experiment_name: str = Field(
-        min_length=1, max_length=128, pattern=r"^[\w][\w .:/-]*$", examples=["rag-qa-finetune"]
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\w][\w .:/-]*$",
+        description="Groups runs for comparison (the MLflow experiment)",
+        examples=["rag-qa-finetune"],
     )
-    train_dataset_id: int | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="Required for finetune, forbidden for eval_only"
+    eval_dataset_id: int = Field(
+        ge=1,
+        le=2**63 - 1,
+        description="An `eval` dataset (POST /datasets) to score the model on",
+        examples=[2],
     )
-    eval_dataset_id: int = Field(ge=1, le=2**63 - 1)
-    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
-    ml_score_threshold: float = Field(default=0.7, ge=0, le=1, allow_inf_nan=False)
+    hyperparameters: Hyperparameters = Field(
+        default_factory=Hyperparameters,
+        description="Fine-tuning settings; what is left out takes its default",
+    )
+    ml_score_threshold: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="The MLScore a run needs to be put to an approver; below it the run is rejected",
+        examples=[0.7],
+    )
 
-    @model_validator(mode="after")
-    def _datasets_match_task(self) -> RunCreate:
-        if self.task_type is TaskType.FINETUNE and self.train_dataset_id is None:
+
+class FinetuneRunCreate(_RunCreateFields):
+    """Fine-tune the base model with LoRA on the train dataset, then evaluate the result."""
+
+    task_type: Literal[TaskType.FINETUNE] = Field(description="`finetune`", examples=["finetune"])
+    train_dataset_id: int = Field(
+        ge=1, le=2**63 - 1, description="A `train` dataset (POST /datasets): required", examples=[1]
+    )
+
+    @field_validator("train_dataset_id", mode="before")
+    @classmethod
+    def _required(cls, value: Any) -> Any:
+        if value is None:
             raise ValueError("train_dataset_id is required when task_type is 'finetune'")
-        if self.task_type is TaskType.EVAL_ONLY and self.train_dataset_id is not None:
+        return value
+
+
+class EvalOnlyRunCreate(_RunCreateFields):
+    """Evaluate the base model as it is."""
+
+    task_type: Literal[TaskType.EVAL_ONLY] = Field(description="`eval_only`", examples=["eval_only"])
+    train_dataset_id: None = Field(
+        default=None, description="Omitted (or null): an eval_only run trains nothing", examples=[None]
+    )
+
+    @field_validator("train_dataset_id", mode="before")
+    @classmethod
+    def _omitted(cls, value: Any) -> Any:
+        if value is not None:
             raise ValueError("train_dataset_id must be omitted when task_type is 'eval_only'")
-        return self
+        return value
+
+
+# The body of POST /runs: one schema per task type, told apart by `task_type`, so the published
+# schema says what the API enforces (a finetune's train_dataset_id is a required integer).
+RunCreate = Annotated[FinetuneRunCreate | EvalOnlyRunCreate, Field(discriminator="task_type")]
 
 
 class StatusChange(BaseModel):
@@ -102,7 +159,11 @@ class StatusChange(BaseModel):
         max_length=128,
         description="Id of the event that caused the change; a repeated id is a no-op",
     )
-    occurred_at: datetime | None = None
+    occurred_at: Timestamp | None = Field(
+        default=None,
+        description="When it happened (RFC 3339); the time of the request when omitted",
+        examples=["2026-12-07T04:00:00Z"],
+    )
     data: JsonObject = Field(default_factory=dict)
 
 
@@ -135,7 +196,11 @@ class TimelineEventIn(BaseModel):
     event_id: Text = Field(min_length=1, max_length=128)
     reason: Text | None = Field(default=None, max_length=4000)
     execution_arn: Text | None = Field(default=None, max_length=2048)
-    occurred_at: datetime | None = None
+    occurred_at: Timestamp | None = Field(
+        default=None,
+        description="When it happened (RFC 3339); the time of the request when omitted",
+        examples=["2026-12-07T04:00:00Z"],
+    )
     data: JsonObject = Field(default_factory=dict)
 
 

@@ -36,7 +36,7 @@ def schema(api_url: str) -> dict[str, Any]:
     components = document.get("components", {}).get("schemas", {})
     return {
         "hyperparameters": components.get("Hyperparameters", {}).get("properties", {}),
-        "run": components.get("RunCreate", {}).get("properties", {}),
+        "run": components.get("FinetuneRunCreate", {}).get("properties", {}),
     }
 
 

@@ -50,12 +50,14 @@ def plan(module: Path, **variables: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=module, capture_output=True, text=True, timeout=120, env=env)
 
 
+@pytest.mark.integration  # runs terraform
 def test_the_defaults_are_offered_where_the_judge_runs(judge_variables: Path) -> None:
     planned = plan(judge_variables)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert 'judge_region = "us-east-1"' in planned.stdout
 
 
+@pytest.mark.integration  # runs terraform
 def test_a_judge_bedrock_does_not_offer_in_the_region_fails_the_plan_naming_where_it_is(
     judge_variables: Path,
 ) -> None:
@@ -68,6 +70,7 @@ def test_a_judge_bedrock_does_not_offer_in_the_region_fails_the_plan_naming_wher
     ) in error
 
 
+@pytest.mark.integration  # runs terraform
 def test_the_embedding_model_is_checked_too_and_unknown_models_are_left_to_the_worker(
     judge_variables: Path,
 ) -> None:

@@ -88,3 +88,32 @@ class RunEventDetail(BaseModel):
 
     def to_detail_json(self) -> str:
         return self.model_dump_json(exclude_none=True)
+
+
+# Deployments (issue #20): the API announces each change of a deployment on the bus (source
+# mlops.api). `deployment.requested` also starts the release state machine in its deploy-only mode
+# (terraform/routing.json); the others are facts for the dashboard, notifications and audit.
+class DeploymentEventType(StrEnum):
+    REQUESTED = "deployment.requested"
+    STATUS_CHANGED = "deployment.status_changed"
+
+
+class DeploymentEventDetail(BaseModel):
+    """The `detail` of every deployment event. A `deployment.requested` detail is also the input the
+    state machine's first Choice routes to its Deploy stage (`mode` = "deploy")."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    mode: str = "deploy"
+    deployment_id: int
+    model_name: str
+    model_package_arn: str
+    version: int
+    run_id: int | None = None
+    status: str
+    previous_status: str | None = None
+    endpoint_name: str
+    requested_by: str
+    reason: str | None = None
+    timestamp: datetime = Field(default_factory=utcnow)
+    event_id: str | None = None

@@ -65,7 +65,7 @@ def db(migrated_database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 @pytest.fixture(autouse=False)
 def clean(db: psycopg.Connection[Any], aws: AwsFixture) -> None:
-    db.execute("TRUNCATE run_results, run_events, pipeline_runs, datasets, outbox RESTART IDENTITY CASCADE")
+    db.execute("TRUNCATE run_results, run_events, pipeline_runs, datasets, outbox, deployments RESTART IDENTITY CASCADE")
     aws.purge()
 
 
@@ -81,6 +81,7 @@ def clients(api_server: ApiServer, db: psycopg.Connection[Any], dev_sign_in: Dev
         "evaluator",
         "approval-worker",
         "trainer",
+        "deployer",
     ]
     keys = {role: make_key(db, role) for role in roles}
     return Clients(api_server.base_url, keys, signer=dev_sign_in.signer)

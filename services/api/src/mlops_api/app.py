@@ -18,6 +18,7 @@ from mlops_api.auth.routes import me_router
 from mlops_api.auth.routes import router as api_keys_router
 from mlops_api.config import Settings, get_settings, identity_verifier
 from mlops_api.datasets.routes import router as datasets_router
+from mlops_api.deployments.routes import router as deployments_router
 from mlops_api.db import autocommit, create_engine, session_factory
 from mlops_api.errors import install_error_handlers
 from mlops_api.flows import RUN_STATUS_HOOKS
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     app.include_router(api_keys_router)
     app.include_router(me_router)
     app.include_router(registry_router)
+    app.include_router(deployments_router)
     app.include_router(ops_router)
     instrument_app(app, tracer_provider or configure_tracing("mlops-api"))
     return app

@@ -3,6 +3,7 @@
 from mlops_api.approvals.models import Approval, ApprovalAudit
 from mlops_api.auth.models import ApiKey
 from mlops_api.datasets.models import Dataset
+from mlops_api.deployments.models import Deployment
 from mlops_api.db import Base
 from mlops_api.outbox.models import OutboxEvent
 from mlops_api.runs.models import PipelineRun, RunEvent, RunResult
@@ -13,6 +14,7 @@ __all__ = [
     "ApprovalAudit",
     "Base",
     "Dataset",
+    "Deployment",
     "OutboxEvent",
     "PipelineRun",
     "RunEvent",

@@ -8,7 +8,9 @@ only what its handler calls (issue #23: one shared worker key could fake approva
 - evaluator: writes the evaluation's results;
 - approval-worker: registers the workflow's wait for a human decision;
 - trainer: the training dispatcher (local backend) and the SageMaker completion handler, which record
-  the training result (summary and loss history) when a job ends.
+  the training result (summary and loss history) when a job ends;
+- deployer: the deployment worker, which reports a deployment's progress (in service, failed,
+  rolled back) and reads the run's evaluation questions for its smoke test.
 
 The Teams formatter calls no API route and holds no key.
 """
@@ -27,6 +29,7 @@ class Role(StrEnum):
     EVALUATOR = "evaluator"
     APPROVAL_WORKER = "approval-worker"
     TRAINER = "trainer"
+    DEPLOYER = "deployer"
     # Legacy: the one key all workers shared before each got its own. Kept so that keys made then
     # still authenticate; it may do what the three workers do except record an approval outcome.
     # Give each worker its own key instead (make dev and envs/prod do).
@@ -47,6 +50,8 @@ class Permission(StrEnum):
     REQUEST_APPROVAL = "register approval requests"
     CLAIM_RUN = "claim runs for their workflow execution"
     MANAGE_KEYS = "manage API keys"
+    DEPLOY = "deploy, roll back and retire approved models"
+    UPDATE_DEPLOYMENT = "report a deployment's progress"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -58,6 +63,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.UPLOAD_DATASET,
             Permission.CANCEL_RUN,
             Permission.ANNOTATE_RUN,
+            Permission.DEPLOY,
         }
     ),
     # Approvers only approve (separation of duties between who launches and who releases), and may
@@ -76,12 +82,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.UPLOAD_DATASET,
             Permission.APPROVE,
             Permission.MANAGE_KEYS,
+            Permission.DEPLOY,
         }
     ),
     Role.PROJECTOR: frozenset({Permission.UPDATE_STATUS, Permission.RECORD_OUTCOME, Permission.CLAIM_RUN}),
     Role.EVALUATOR: frozenset({Permission.WRITE_RESULTS}),
     Role.APPROVAL_WORKER: frozenset({Permission.REQUEST_APPROVAL}),
     Role.TRAINER: frozenset({Permission.WRITE_TRAINING_RESULT}),
+    Role.DEPLOYER: frozenset({Permission.READ, Permission.UPDATE_DEPLOYMENT}),
     Role.SERVICE: frozenset(
         {
             Permission.READ,

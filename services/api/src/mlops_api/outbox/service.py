@@ -6,10 +6,20 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops_api.outbox.models import OutboxEvent
-from mlops_contracts.events import EVENT_SOURCE_API, EventType, RunEventDetail
+from mlops_contracts.events import (
+    EVENT_SOURCE_API,
+    DeploymentEventDetail,
+    DeploymentEventType,
+    EventType,
+    RunEventDetail,
+)
 
 
-def enqueue(session: AsyncSession, event_type: EventType, detail: RunEventDetail) -> OutboxEvent:
+def enqueue(
+    session: AsyncSession,
+    event_type: EventType | DeploymentEventType,
+    detail: RunEventDetail | DeploymentEventDetail,
+) -> OutboxEvent:
     row = OutboxEvent(
         event_type=event_type.value,
         source=EVENT_SOURCE_API,

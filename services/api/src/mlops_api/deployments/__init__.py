@@ -1,0 +1,1 @@
+"""Deployments: which approved package version serves each model (issue #20)."""

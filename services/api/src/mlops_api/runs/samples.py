@@ -11,9 +11,10 @@ import re
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_api.errors import NotFound, Unavailable
+from mlops_api.runs.field_docs import fill
 from mlops_contracts.aws import aws_client
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<ke
 
 
 class SamplesOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=fill)
+
     samples_uri: str
     total: int = Field(description="Rows in the file")
     truncated: bool = Field(description="True when only the first `limit` rows are returned")

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from mlops_api.runs.field_docs import fill
 from mlops_api.schemas import JsonObject, Text, Timestamp
 from mlops_contracts.gpu_sizing import DEFAULT_TRAINING_INSTANCE, InstanceType
 from mlops_contracts.status import RunStatus, TaskType
@@ -43,7 +44,7 @@ ModelId = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_ch
 class Hyperparameters(BaseModel):
     """LoRA fine-tuning hyperparameters, with bounds that keep a typo from burning GPU hours."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=fill)
 
     epochs: int = Field(default=3, ge=1, le=50)
     batch_size: int = Field(default=4, ge=1, le=512)
@@ -70,7 +71,7 @@ class Hyperparameters(BaseModel):
 class _RunCreateFields(BaseModel):
     """What both kinds of run take."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra=fill)
 
     model_name: str = Field(
         pattern=MODEL_NAME_PATTERN,
@@ -148,7 +149,7 @@ RunCreate = Annotated[FinetuneRunCreate | EvalOnlyRunCreate, Field(discriminator
 
 
 class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=fill)
 
     status: RunStatus
     reason: Text | None = Field(default=None, max_length=4000)
@@ -168,7 +169,7 @@ class StatusChange(BaseModel):
 
 
 class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=fill)
 
     reason: Text | None = Field(
         default=None, max_length=1000, description="Why the run is cancelled (on its timeline)"
@@ -176,12 +177,14 @@ class CancelIn(BaseModel):
 
 
 class ClaimIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=fill)
 
     execution_arn: Text = Field(min_length=1, max_length=2048, description="The claiming workflow execution")
 
 
 class ClaimOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=fill)
+
     claimed: bool = Field(description="True for the execution that owns the run (the first claim wins)")
     execution_arn: str | None = Field(description="The execution that owns the run, if any")
 
@@ -190,7 +193,7 @@ class TimelineEventIn(BaseModel):
     """A step of the run that does not change its status (e.g. training done, an event that
     arrived after a later one). Idempotent by `event_id`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=fill)
 
     event_type: str = Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$", examples=["run.training_done"])
     event_id: Text = Field(min_length=1, max_length=128)
@@ -205,7 +208,7 @@ class TimelineEventIn(BaseModel):
 
 
 class RunOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True, protected_namespaces=())
+    model_config = ConfigDict(from_attributes=True, protected_namespaces=(), json_schema_extra=fill)
 
     id: int
     model_name: str
@@ -264,7 +267,7 @@ class RunAnnotations(BaseModel):
 
 
 class RunEventOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=fill)
 
     id: int
     event_type: str
@@ -279,7 +282,7 @@ class RunEventOut(BaseModel):
 
 
 class RunResultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=fill)
 
     metrics: JsonObject
     ml_score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
@@ -287,7 +290,7 @@ class RunResultIn(BaseModel):
 
 
 class RunResultOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=fill)
 
     stage: str
     metrics: dict[str, Any]
@@ -303,6 +306,8 @@ class RunDetail(RunOut):
 
 
 class RunPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=fill)
+
     items: list[RunOut]
     next_cursor: int | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page"

@@ -415,12 +415,12 @@ class SizingVerdict:
 
 
 def check(
-    model_id: str, config: Mapping[str, Any], instance_type: str, setup: TrainingSetup
+    model_id: str, config: Mapping[str, Any], instance_type: str | GpuInstance, setup: TrainingSetup
 ) -> SizingVerdict:
     """The estimate against the instance's memory and, when it does not fit, what would: QLoRA,
     gradient checkpointing, a smaller batch (gradient accumulation keeping the examples per step),
     a larger instance."""
-    gpu = instance(instance_type)
+    gpu = instance_type if isinstance(instance_type, GpuInstance) else instance(instance_type)
     shape = ModelShape.from_config(config)
     found = estimate(shape, setup)
     fixes: list[Fix] = []

@@ -13,8 +13,9 @@ Workloads:
          recipe, so this isolates the loop and its kernels (and matches how the issue's plain-recipe
          figures were taken: ~8,600 tok/s for the 7B shape at batch 4, ~38,000 for 0.5B at batch 8).
   sft    what the platform trains on: lengths uniform in [128, 1024], the first 75 % of each
-         example a prompt (masked). The plain recipe pads each batch to its longest example
-         (DataCollatorForSeq2Seq-style); ours packs.
+         example a prompt (masked). Both recipes take `batch` examples a step (the worker's
+         batch counts examples, packed or not): the plain recipe pads them to the longest
+         (DataCollatorForSeq2Seq-style); ours packs them into rows.
 
 Recipes: plain | ours (the worker's defaults) | ours-eager (no torch.compile) | ours-noliger |
 ours-sdpa (no flash-attn). Each (shape, recipe) runs in its own process: Liger patches modules
@@ -246,7 +247,6 @@ def run_ours(
     from mlops_training.data import IGNORE_INDEX, Example
     from mlops_training.loop import LoraTrainer, StepInfo, StopRequest, TrainingInterrupted
     from mlops_training.modeling import prepare_for_training, resolve_attention
-    from mlops_training.packing import build_rows
 
     cuda = device.type == "cuda"
     hp = Hyperparameters(
@@ -270,7 +270,6 @@ def run_ours(
         targets = np.full(ids.shape, IGNORE_INDEX, dtype=np.int64)
         targets[max(prompt, 1) - 1 : -1] = ids[max(prompt, 1) :]
         ours.append(Example(input_ids=ids, targets=targets, source=("synthetic", 0)))
-    rows = build_rows(ours, args.seq, packing=True)
     total = args.warmup + args.steps
     stop = StopRequest()
     times: list[float] = []
@@ -285,7 +284,6 @@ def run_ours(
     trainer = LoraTrainer(
         prepared.model,
         ours,
-        rows,
         hp,
         device=device,
         loss=prepared.loss,
@@ -301,7 +299,7 @@ def run_ours(
     with contextlib.suppress(TrainingInterrupted):
         trainer.train()
     measured = range(args.warmup, total)
-    lengths = [len(ours[i]) for s in measured for mb in trainer.micro_batches(s) for r in mb for i in rows[r]]
+    lengths = [len(ours[i]) for s in measured for mb in trainer.micro_batches(s) for i in mb]
     return {
         "tokens": sum(lengths),
         "seconds": times[total - 1] - times[args.warmup - 1],
@@ -320,9 +318,8 @@ def child(args: argparse.Namespace) -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
     total = args.warmup + args.steps
-    # enough examples for either recipe: plain eats batch examples a step, ours batch packed rows
-    per_row = 1 if args.workload == "dense" else 2
-    count = total * shape["batch"] * per_row + 4 * shape["batch"]
+    # both recipes eat `batch` examples a step (ours packs them into rows): the same tokens per step
+    count = total * shape["batch"] + 4 * shape["batch"]
     examples = synthetic_examples(args.workload, count, args.seq, shape["config"]["vocab_size"], args.seed)
     try:
         if args.recipe == "plain":

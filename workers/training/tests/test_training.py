@@ -176,7 +176,7 @@ def test_resume_continues_at_the_right_step_with_the_same_data(make_root: MakeRo
             stop.request("test interruption")
 
     with pytest.raises(
-        TrainingInterrupted, match=r"stopped at step 3/10: test interruption; checkpoint step-00000003"
+        TrainingInterrupted, match=r"stopped at step 3/18: test interruption; checkpoint step-00000003"
     ):
         run_job(ContainerPaths.under(root), env={}, stop=stop, on_step=interrupt_after_3)
     assert seen == [1, 2, 3]
@@ -189,7 +189,7 @@ def test_resume_continues_at_the_right_step_with_the_same_data(make_root: MakeRo
     resumed_steps: list[int] = []
     resumed = run_job(ContainerPaths.under(root), env={}, on_step=lambda i: resumed_steps.append(i.step))
     assert resumed.train.resumed_from_step == 3
-    assert resumed_steps == list(range(4, 11))
+    assert resumed_steps == list(range(4, 19))  # 36 examples / batch 4 = 9 steps an epoch, 2 epochs
     assert resumed.train.epoch_losses == pytest.approx(straight.train.epoch_losses, rel=1e-5)
     straight_losses = {h["step"]: h["train_loss"] for h in straight.train.history}
     for h in resumed.train.history:
@@ -223,7 +223,7 @@ def test_sigterm_checkpoints_fails_the_attempt_and_the_next_attempt_resumes(
     try:
         assert main(["train", "--root", str(root)]) == 1
         failure = (root / "output" / "failure").read_text()
-        assert "stopped at step 2/5: signal SIGTERM (Spot interruption or StopTrainingJob)" in failure
+        assert "stopped at step 2/9: signal SIGTERM (Spot interruption or StopTrainingJob)" in failure
         assert [p.name for p in complete_checkpoints(root / "checkpoints")] == ["step-00000002"]
         monkeypatch.setattr("mlops_training.entrypoint.heartbeat_from_env", lambda env: lambda: None)
         assert main(["train", "--root", str(root)]) == 0
@@ -234,7 +234,7 @@ def test_sigterm_checkpoints_fails_the_attempt_and_the_next_attempt_resumes(
         extract(root / "model" / "model.tar.gz", root / "x").joinpath("metadata.json").read_text()
     )
     assert meta["training"]["resumed_from_step"] == 2
-    assert meta["training"]["steps"] == 5
+    assert meta["training"]["steps"] == 9
 
 
 def test_a_malformed_line_fails_the_job_naming_file_line_and_reason(make_root: MakeRoot) -> None:
@@ -270,7 +270,7 @@ def test_bad_hyperparameters_fail_the_job(make_root: MakeRoot) -> None:
 def test_the_runtime_limit_stops_with_a_checkpoint(make_root: MakeRoot) -> None:
     root = make_root(max_runtime_seconds=60)
     with pytest.raises(
-        TrainingInterrupted, match=r"step 0/10: max_runtime_seconds=60 reached; checkpoint step-00000000"
+        TrainingInterrupted, match=r"step 0/18: max_runtime_seconds=60 reached; checkpoint step-00000000"
     ):
         run_job(ContainerPaths.under(root), env={}, started=time.monotonic() - 60)
 
@@ -284,7 +284,9 @@ def test_chat_data_and_mlflow(make_root: MakeRoot, chat_rows: list[Any], tmp_pat
     env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_UI_URL": "https://mlflow.example.com/"}
     result = run_job(ContainerPaths.under(root), env=env)
     assert result.metadata["dataset"]["format"] == "chat"
-    assert result.metadata["training"]["rows"] == len(chat_rows)  # one example per row
+    # the batch counts examples: 12 conversations, batch 4, one epoch
+    assert result.metadata["training"]["batch"] == "examples"
+    assert result.train.total_steps == len(chat_rows) // 4
     client = mlflow.MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("chat-exp").experiment_id])
     assert run.info.status == "FINISHED"

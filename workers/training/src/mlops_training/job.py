@@ -27,7 +27,6 @@ from mlops_training.heartbeat import Heartbeat, keep_alive, no_heartbeat
 from mlops_training.hub import check_hub_model
 from mlops_training.loop import LoraTrainer, StepInfo, StopRequest, TrainResult, fingerprint
 from mlops_training.metrics import MetricsSink
-from mlops_training.packing import build_rows
 from mlops_training.progress import reporter_from_env
 from mlops_training.result import training_result, write_result
 
@@ -139,10 +138,12 @@ def run_job(
     import torch
     from transformers import set_seed
 
-    from mlops_training import modeling
+    from mlops_training import gpu_fit, modeling
 
     set_seed(hp.seed)
     device = modeling.pick_device()
+    precision = modeling.select_precision(device)
+    quantization = modeling.quantization_config(hp, device, precision)  # qlora without CUDA fails here
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -150,18 +151,24 @@ def run_job(
         source = resolve_model_source(config.model_id, paths, env)
         tokenizer = modeling.load_tokenizer(source.location, revision=source.revision)
         tokenized = tokenize(rows, tokenizer, hp.max_seq_length)
-        row_ids = build_rows(tokenized.examples, hp.max_seq_length, hp.packing)
         log.info(
-            "%d examples (%d truncated, %d skipped), %d tokens in %d rows",
+            "%d examples (%d truncated, %d skipped), %d tokens",
             len(tokenized.examples),
             tokenized.truncated,
             tokenized.skipped,
             tokenized.tokens,
-            len(row_ids),
         )
         attn = modeling.resolve_attention(hp, device)
-        model = modeling.load_base_model(source.location, device, attn, revision=source.revision)
-    cuda = device.type == "cuda"
+        if device.type == "cuda":  # a run that cannot fit this GPU fails now, not at the first OOM
+            gpu_fit.check_cuda_fit(config, source.location, source.revision)
+        model = modeling.load_base_model(
+            source.location,
+            device,
+            attn,
+            revision=source.revision,
+            precision=precision,
+            quantization=quantization,
+        )
     prepared = modeling.prepare_for_training(model, hp, device, attn)
     model, loss, liger, compiled = prepared.model, prepared.loss, prepared.liger, prepared.compiled
     trainable, total = model.get_nb_trainable_parameters()
@@ -174,7 +181,6 @@ def run_job(
     trainer = LoraTrainer(
         model,
         tokenized.examples,
-        row_ids,
         hp,
         device=device,
         loss=loss,
@@ -187,6 +193,7 @@ def run_job(
         deadline=started + hp.max_runtime_seconds - reserve,
         on_step=on_step,
         static_shapes=compiled,
+        precision=precision,
     )
     trainer.maybe_resume()
     sink.start_mlflow(
@@ -241,10 +248,12 @@ def run_job(
         summary=summary,
         runtime={
             "device": str(device),
-            "dtype": "bfloat16" if cuda else "float32",
+            "dtype": precision.name,
+            "grad_scaler": precision.grad_scaler,
+            "qlora": hp.qlora,
             "attn_implementation": attn,
             "packing": hp.packing,
-            "rows": len(row_ids),
+            "batch": "examples",  # batch_size counts examples, packed or not
             "liger_kernels": liger,
             "torch_compile": compiled,
             "direct_head_loss": loss.setup.direct_head,

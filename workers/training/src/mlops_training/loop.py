@@ -1,10 +1,13 @@
 """The training loop: lean on purpose. No Trainer callbacks, no per-step host sync (losses stay on
 the device until a logging window closes), pinned non-blocking copies, fused AdamW on CUDA.
 
-Steps are optimizer steps. Each epoch visits the rows in `epoch_order(seed, epoch)`; step `s` of the
-run is micro-batches `[s_e * GA, (s_e + 1) * GA)` of epoch `s // steps_per_epoch`, whatever happened
-before it, so a job resumed from a checkpoint at step `s` continues with exactly the batches (and,
-with the RNG state restored, the dropout masks) the uninterrupted job would have used.
+Steps are optimizer steps. A micro-batch is `batch_size` *examples*, packed or not (packing only
+changes how they are laid out in rows: packing.micro_batch_rows), so a step covers the same data and
+makes the same update either way, and packing changes speed, not the model. Each epoch visits the
+examples in `epoch_order(seed, epoch)`; step `s` of the run is micro-batches `[s_e * GA, (s_e + 1) *
+GA)` of epoch `s // steps_per_epoch`, whatever happened before it, so a job resumed from a checkpoint
+at step `s` continues with exactly the batches (and, with the RNG state restored, the dropout masks)
+the uninterrupted job would have used.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from mlops_training.config import Hyperparameters
 from mlops_training.data import Example
 from mlops_training.heartbeat import Heartbeat, no_heartbeat
 from mlops_training.metrics import MetricsSink
-from mlops_training.modeling import CausalLMLoss
-from mlops_training.packing import Batch, collate, epoch_order
+from mlops_training.modeling import CausalLMLoss, Precision, select_precision
+from mlops_training.packing import Batch, collate, epoch_order, micro_batch_rows
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,6 @@ class LoraTrainer:
         self,
         model: Any,
         examples: Sequence[Example],
-        rows: Sequence[Sequence[int]],
         hp: Hyperparameters,
         *,
         device: torch.device,
@@ -120,8 +122,9 @@ class LoraTrainer:
         deadline: float | None = None,
         on_step: Callable[[StepInfo], None] | None = None,
         static_shapes: bool = False,
+        precision: Precision | None = None,
     ) -> None:
-        self.model, self.examples, self.rows, self.hp = model, examples, rows, hp
+        self.model, self.examples, self.hp = model, examples, hp
         self.device, self.loss, self.pad_id = device, loss, pad_id
         self.checkpoint_dir, self.run_fingerprint = checkpoint_dir, run_fingerprint
         self.metrics = metrics or MetricsSink()
@@ -129,7 +132,7 @@ class LoraTrainer:
         self.deadline, self.on_step = deadline, on_step
         self.static_length = hp.max_seq_length if static_shapes else None
 
-        self.micro_per_epoch = math.ceil(len(rows) / hp.batch_size)
+        self.micro_per_epoch = math.ceil(len(examples) / hp.batch_size)
         self.steps_per_epoch = math.ceil(self.micro_per_epoch / hp.gradient_accumulation_steps)
         self.total_steps = self.steps_per_epoch * hp.epochs
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -149,7 +152,15 @@ class LoraTrainer:
             num_warmup_steps=math.ceil(hp.warmup_ratio * self.total_steps),
             num_training_steps=self.total_steps,
         )
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+        self.precision = precision or select_precision(device)
+        self.autocast = (
+            torch.autocast(device.type, dtype=self.precision.dtype)
+            if self.precision.autocast
+            else contextlib.nullcontext()
+        )
+        # fp16: the loss is scaled up before backward and the gradients unscaled before clipping
+        # and the step (a step whose gradients overflowed is skipped and the scale lowered)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision.grad_scaler)
         self.progress = _Progress()
         self.resumed_from_step = 0
         self._order_cache: tuple[int, Any] | None = None
@@ -158,20 +169,22 @@ class LoraTrainer:
     # --- data order -------------------------------------------------------------------------
 
     def micro_batches(self, step: int) -> list[list[int]]:
-        """Row ids of each micro-batch of optimizer step `step` (0-based)."""
+        """Example ids of each micro-batch of optimizer step `step` (0-based)."""
         epoch, in_epoch = divmod(step, self.steps_per_epoch)
         if self._order_cache is None or self._order_cache[0] != epoch:
-            self._order_cache = (epoch, epoch_order(len(self.rows), self.hp.seed, epoch))
+            self._order_cache = (epoch, epoch_order(len(self.examples), self.hp.seed, epoch))
         order = self._order_cache[1]
         bs, ga = self.hp.batch_size, self.hp.gradient_accumulation_steps
         first = in_epoch * ga
         last = min(first + ga, self.micro_per_epoch)
         return [[int(r) for r in order[m * bs : (m + 1) * bs]] for m in range(first, last)]
 
-    def batch(self, row_ids: Sequence[int]) -> Batch:
-        return collate(
-            self.examples, [self.rows[r] for r in row_ids], pad_id=self.pad_id, length=self.static_length
-        )
+    def rows(self, example_ids: Sequence[int]) -> list[list[int]]:
+        """The micro-batch's rows: packed into max_seq_length rows, or one example each."""
+        return micro_batch_rows(self.examples, example_ids, self.hp.max_seq_length, self.hp.packing)
+
+    def batch(self, example_ids: Sequence[int]) -> Batch:
+        return collate(self.examples, self.rows(example_ids), pad_id=self.pad_id, length=self.static_length)
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -194,7 +207,12 @@ class LoraTrainer:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         torch.save(
-            {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng},
+            {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "rng": rng,
+            },
             tmp / _TRAINER_FILE,
         )
         state = {
@@ -236,6 +254,8 @@ class LoraTrainer:
             trainer = torch.load(folder / _TRAINER_FILE, map_location="cpu", weights_only=True)
             self.optimizer.load_state_dict(trainer["optimizer"])
             self.scheduler.load_state_dict(trainer["scheduler"])
+            if trainer.get("scaler"):
+                self.scaler.load_state_dict(trainer["scaler"])
             torch.set_rng_state(trainer["rng"]["cpu"])
             if "cuda" in trainer["rng"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state(trainer["rng"]["cuda"], self.device)
@@ -277,16 +297,19 @@ class LoraTrainer:
                 batch = cpu_batch.to(self.device)
                 with self.autocast:
                     loss_sum = self.loss(batch)
-                (loss_sum / step_targets).backward()  # type: ignore[no-untyped-call]
+                self.scaler.scale(loss_sum / step_targets).backward()  # type: ignore[no-untyped-call]
                 window_loss += loss_sum.detach()
                 self._epoch_loss += loss_sum.detach()
             step_tokens = sum(b.num_tokens for b in micro)
             window_tokens += step_tokens
             window_targets += step_targets
             progress.epoch_targets += step_targets
+            step_lr = self.scheduler.get_last_lr()[0]  # what this step uses; step() moves to the next
             if hp.max_grad_norm > 0:
+                self.scaler.unscale_(self.optimizer)  # clip the true gradients (no-op without fp16)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, hp.max_grad_norm, foreach=True)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             progress.step += 1
@@ -303,7 +326,7 @@ class LoraTrainer:
                 values = {
                     "epoch": progress.step / self.steps_per_epoch,
                     "train_loss": mean,
-                    "learning_rate": self.scheduler.get_last_lr()[0],
+                    "learning_rate": step_lr,
                     "grad_norm": float(grad_norm),
                     "tokens_per_second": window_tokens / max(elapsed, 1e-9),
                 }

@@ -1,7 +1,8 @@
 """Loading the base model, LoRA, the optional fused kernels, and the loss.
 
 Speed choices (CUDA), each switchable so the benchmark can measure it rather than assume it:
-- bf16 weights, fp32 LoRA weights (peft's default upcast) under bf16 autocast; TF32 matmuls;
+- bf16 weights, fp32 LoRA weights (peft's default upcast) under bf16 autocast; TF32 matmuls (fp16
+  with a GradScaler on GPUs without bf16: `select_precision`); 4-bit NF4 base weights with qlora;
 - attention: flash-attn 2's varlen kernel when the package is installed (packed rows flattened,
   cu_seqlens computed once per batch), else SDPA;
 - loss: the LM head runs only on positions that have a target (prompt tokens are masked, and RAG
@@ -63,6 +64,59 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+@dataclass(frozen=True)
+class Precision:
+    """How the frozen weights are stored and the forward pass computes.
+
+    bf16 where the GPU has it (Ampere and later); fp16 where it does not (T4, V100: the table in
+    mlops_contracts.gpu_sizing), under autocast with a GradScaler, because fp16's narrow range
+    underflows small gradients unless the loss is scaled up first; fp32 on CPU. LoRA weights, their
+    gradients and the optimizer state stay fp32 everywhere (peft upcasts adapters)."""
+
+    name: str
+    dtype: torch.dtype  # frozen weights and autocast
+    autocast: bool
+    grad_scaler: bool
+
+
+def select_precision(device: torch.device) -> Precision:
+    if device.type != "cuda":
+        return Precision("float32", torch.float32, autocast=False, grad_scaler=False)
+    if torch.cuda.is_bf16_supported():
+        return Precision("bfloat16", torch.bfloat16, autocast=True, grad_scaler=False)
+    return Precision("float16", torch.float16, autocast=True, grad_scaler=True)
+
+
+class QLoRAUnavailable(ValueError):
+    """qlora=true where bitsandbytes' 4-bit CUDA kernels cannot run."""
+
+
+def quantization_config(hp: Hyperparameters, device: torch.device, precision: Precision) -> Any:
+    """QLoRA's base weights: 4-bit NF4 with double-quantised block scales, computing in the GPU's
+    16-bit precision (transformers' BitsAndBytesConfig; None without qlora)."""
+    if not hp.qlora:
+        return None
+    if device.type != "cuda":
+        raise QLoRAUnavailable(
+            "qlora=true needs a CUDA GPU: bitsandbytes' 4-bit NF4 kernels do not run on this machine's "
+            f"{device.type}; train with qlora=false here, or on a GPU instance"
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise QLoRAUnavailable("qlora=true needs the bitsandbytes package (the training image's gpu extra)")
+    return nf4_config(precision.dtype)
+
+
+def nf4_config(compute_dtype: torch.dtype) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
 def flash_attn_available() -> bool:
     return importlib.util.find_spec("flash_attn") is not None
 
@@ -101,18 +155,26 @@ def load_tokenizer(source: str, *, revision: str | None = None) -> Any:
 
 
 def load_base_model(
-    source: str, device: torch.device, attn_implementation: str, *, revision: str | None = None
+    source: str,
+    device: torch.device,
+    attn_implementation: str,
+    *,
+    revision: str | None = None,
+    precision: Precision | None = None,
+    quantization: Any = None,
 ) -> Any:
-    """The same from_pretrained for a hub id (production) and a local folder (tests, channel)."""
+    """The same from_pretrained for a hub id (production) and a local folder (tests, channel);
+    `quantization` is quantization_config()'s BitsAndBytesConfig for QLoRA."""
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    precision = precision or select_precision(device)
     model = AutoModelForCausalLM.from_pretrained(
         source,
         revision=revision,
-        dtype=dtype,
+        dtype=precision.dtype,
         attn_implementation=attn_implementation,
         device_map={"": device.index or 0} if device.type == "cuda" else None,
+        quantization_config=quantization,
     )
     model.config.use_cache = False  # a KV cache would also switch off packed-sequence masking
     return model
@@ -321,7 +383,9 @@ def prepare_for_training(model: Any, hp: Hyperparameters, device: torch.device, 
     if hp.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = apply_lora(model, hp)
-    compiled = hp.torch_compile == "true" or (hp.torch_compile == "auto" and cuda)
+    if hp.torch_compile == "true" and hp.qlora:
+        raise ValueError("torch_compile=true does not work with qlora=true (bitsandbytes' 4-bit layers)")
+    compiled = hp.torch_compile == "true" or (hp.torch_compile == "auto" and cuda and not hp.qlora)
     if compiled:
         compile_layers(model)
     loss = CausalLMLoss(model, liger=liger, flash_varlen=attn == "flash_attention_2")

@@ -1,9 +1,12 @@
 """Packing examples into rows, the data order of each epoch, and the batches the loop feeds.
 
-A *row* is the list of examples that share one sequence of the batch: with packing, best-fit
-decreasing fills rows of `max_seq_length` tokens (typically > 95 % full); without, a row is one
-example. Rows are built once; each epoch visits them in an order that is a pure function of
-(seed, epoch), so a resumed job replays exactly the batches an uninterrupted one would.
+The batch is counted in *examples*: a micro-batch is `batch_size` examples whether packing is on or
+off, so a step covers the same data (and the loop divides by the same number of target tokens) and
+packing changes speed, not the model. A *row* is the list of examples that share one sequence of the
+batch: with packing, best-fit decreasing lays the micro-batch's examples into as few rows of
+`max_seq_length` tokens as they fit (less padding, fewer rows); without, a row is one example. Each
+epoch visits the examples in an order that is a pure function of (seed, epoch), so a resumed job
+replays exactly the batches an uninterrupted one would.
 
 Keeping packed examples apart (no cross-contamination):
 - every example's position_ids restart at 0 and its targets are shifted inside the example
@@ -85,15 +88,19 @@ def pack_best_fit(lengths: Sequence[int], capacity: int) -> list[list[int]]:
     return rows
 
 
-def build_rows(examples: Sequence[Example], max_seq_length: int, packing: bool) -> list[list[int]]:
+def micro_batch_rows(
+    examples: Sequence[Example], example_ids: Sequence[int], max_seq_length: int, packing: bool
+) -> list[list[int]]:
+    """The rows (lists of example ids) one micro-batch of `example_ids` is laid out in."""
     if not packing:
-        return [[i] for i in range(len(examples))]
-    return pack_best_fit([len(e) for e in examples], max_seq_length)
+        return [[int(i)] for i in example_ids]
+    packed = pack_best_fit([len(examples[i]) for i in example_ids], max_seq_length)
+    return [[int(example_ids[j]) for j in row] for row in packed]
 
 
-def epoch_order(num_rows: int, seed: int, epoch: int) -> np.ndarray:
-    """The rows' order in one epoch: a pure function of (seed, epoch)."""
-    return np.random.default_rng([seed, epoch]).permutation(num_rows)
+def epoch_order(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+    """The examples' order in one epoch: a pure function of (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from mlops_contracts import gpu_sizing
 from mlops_contracts.api_client import ApiError
 from mlops_ui import clone, ui
 
@@ -16,7 +17,7 @@ LAUNCHED = "launch_last_run"
 # label, help, printf format of the number input (None: integer)
 HYPERPARAMETERS: dict[str, tuple[str, str, str | None]] = {
     "epochs": ("Epochs", "Passes over the training set", None),
-    "batch_size": ("Batch size", "Sequences per device step", None),
+    "batch_size": ("Batch size", "Examples per device step, packed or not", None),
     "gradient_accumulation_steps": ("Gradient accumulation", "Steps accumulated per optimizer update", None),
     "learning_rate": ("Learning rate", "Peak learning rate of the LoRA adapters", "%.1e"),
     "lora_r": ("LoRA rank (r)", "Rank of the low-rank adapters", None),
@@ -61,6 +62,71 @@ def number(name: str, spec: dict[str, Any], label: str, help_text: str, fmt: str
         value = st.number_input(label, value=float(default), step=step, format=fmt or "%.4f", **kwargs)
     field_error(f"hyperparameters.{name}")
     return value
+
+
+def gpu_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """The instance type and the memory switches (the API's defaults), inside the form."""
+    values: dict[str, Any] = {}
+    g1, g2, g3 = st.columns([2, 1, 1])
+    if "instance_type" in spec:
+        names = sorted(gpu_sizing.GPU_INSTANCES)
+        default = spec["instance_type"].get("default", gpu_sizing.DEFAULT_TRAINING_INSTANCE)
+        with g1:
+            values["instance_type"] = st.selectbox(
+                "GPU instance",
+                names,
+                index=names.index(default) if default in names else 0,
+                format_func=lambda n: gpu_sizing.GPU_INSTANCES[n].describe(),
+                help="SageMaker instance the job trains on (one GPU of it)",
+                key="hp_instance_type",
+            )
+            field_error("hyperparameters.instance_type")
+    for column, name, label, help_text in (
+        (g2, "qlora", "QLoRA (4-bit)", "4-bit NF4 base weights: a 7B model in ~4 GB"),
+        (g3, "gradient_checkpointing", "Gradient checkpointing", "Far less activation memory, ~30% slower"),
+    ):
+        if name in spec:
+            with column:
+                values[name] = st.checkbox(
+                    label, value=bool(spec[name].get("default", False)), help=help_text, key=f"hp_{name}"
+                )
+    return values
+
+
+def show_estimate(model_id: str, hyperparameters: dict[str, Any]) -> None:
+    """The GPU memory the run needs against its instance (mlops_contracts.gpu_sizing, the same
+    estimate POST /runs refuses a run with), before launching."""
+    config = gpu_sizing.model_config_for(model_id.strip())
+    if config is None or "instance_type" not in hyperparameters:
+        st.caption(
+            ":material/memory: No GPU memory estimate: the model's shape is not known here "
+            "(the training job checks it against its GPU before loading the weights)."
+        )
+        return
+    try:
+        verdict = gpu_sizing.check(
+            model_id.strip(),
+            config,
+            hyperparameters["instance_type"],
+            gpu_sizing.TrainingSetup.from_hyperparameters(hyperparameters),
+        )
+    except gpu_sizing.SizingError as exc:
+        st.warning(f"No GPU memory estimate: {exc}", icon=":material/memory:")
+        return
+    gpu = verdict.instance
+    headline = (
+        f"GPU memory estimate: **{verdict.estimate.total_gib:.1f} GiB** of "
+        f"{gpu.usable_gib:.1f} GiB usable on {gpu.describe()}"
+    )
+    if verdict.fits:
+        st.success(f"{headline}: fits.", icon=":material/memory:")
+    else:
+        fixes = "; ".join(f.describe() for f in verdict.fixes) or "none found"
+        st.warning(
+            f"{headline}: **does not fit**, the API will refuse it. Configurations that fit: {fixes}",
+            icon=":material/memory:",
+        )
+    st.caption(f"Where it goes (GiB): {verdict.estimate.breakdown()}.")
 
 
 def dataset_label(dataset: dict[str, Any]) -> str:
@@ -185,8 +251,14 @@ def render() -> None:
                 label, help_text, fmt = HYPERPARAMETERS[name]
                 with columns[i % 4]:
                     hyperparameters[name] = number(name, spec["hyperparameters"][name], label, help_text, fmt)
+            hyperparameters |= gpu_settings(spec["hyperparameters"])
+            show_estimate(model_id, hyperparameters)
 
-        submitted = st.form_submit_button("Launch run", type="primary", icon=":material/rocket_launch:")
+        b1, b2 = st.columns([1, 4])
+        with b1:
+            submitted = st.form_submit_button("Launch run", type="primary", icon=":material/rocket_launch:")
+        with b2:  # a form reruns only on a submit: this one refreshes the estimate without launching
+            st.form_submit_button("Update estimate", icon=":material/memory:")
 
     if submitted:
         body: dict[str, Any] = {

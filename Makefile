@@ -52,7 +52,7 @@ lint: setup $(CHECKOV_STAMP) ## ruff, mypy, import-linter, hadolint, actionlint,
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/hadolint --failure-threshold style services/*/Dockerfile workers/*/Dockerfile
+	$(BIN)/hadolint --failure-threshold style services/*/Dockerfile workers/*/Dockerfile devstack/*/Dockerfile
 	$(BIN)/actionlint
 	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
 
@@ -119,7 +119,7 @@ LOCK_VENV := .venv-lock
 UV_VERSION := 0.13.8
 LOCK_STAMP := $(LOCK_VENV)/.installed-$(UV_VERSION)
 LOCAL_PACKAGES = $(shell awk '/^\[/ {p = ($$0 == "[project]")} p && $$1 == "name" {gsub(/"/, "", $$3); print $$3}' $(wildcard */pyproject.toml */*/pyproject.toml))
-IMAGE_INPUTS = $(wildcard services/*/requirements.in workers/*/requirements.in)
+IMAGE_INPUTS = $(wildcard services/*/requirements.in workers/*/requirements.in devstack/*/requirements.in)
 IMAGE_PLATFORM := x86_64-manylinux_2_35
 UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--custom-compile-command "make lock" $(addprefix --no-emit-package=,$(LOCAL_PACKAGES)) $(if $(UPGRADE),--upgrade)

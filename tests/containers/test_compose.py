@@ -1,4 +1,4 @@
-"""docker-compose.localstack.yml, checked without a Docker engine: Docker Compose v2 validates and
+"""docker-compose.yml, checked without a Docker engine: Docker Compose v2 validates and
 resolves it (`config`), then these tests check what Compose cannot know - the build inputs exist,
 the ports stay on loopback, the start order, and that every service gets every variable it reads,
 from its own `environment` or from Terraform's outputs (envs/local output `service_env`)."""
@@ -18,10 +18,11 @@ from mlops_sqs_runtime.runner import build_parser, load_mappings
 pytestmark = pytest.mark.integration  # the Docker Compose binary reads the file
 
 REPO = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO / "docker-compose.localstack.yml"
+COMPOSE_FILE = REPO / "docker-compose.yml"
 Dockerfile = Any  # conftest.Dockerfile (conftest is not importable by name)
 
 SERVICES = {
+    "emulator",
     "localstack",
     "postgres",
     "terraform",
@@ -36,6 +37,9 @@ SERVICES = {
     "claims",
 }
 ONE_SHOTS = {"terraform", "stack-env"}
+# The AWS endpoints: our emulator (the default) and LocalStack (profile `localstack`). Both are in
+# memory: neither restarts (it would come back empty under Terraform's resources).
+ENDPOINTS = {"emulator", "localstack"}
 WORKERS = {"training", "evaluation", "approval", "notifications", "projector", "claims"}
 STACK_ENV = "/stack/stack.env"
 WORKER_ENV = "/stack/worker.env"
@@ -165,7 +169,7 @@ def test_ports_are_bound_to_loopback_only(compose_config: dict[str, Any]) -> Non
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name}: port {port} is not bound to 127.0.0.1"
             published.append(name)
-    assert {"localstack", "postgres", "api", "ui"} <= set(published)
+    assert {"emulator", "localstack", "postgres", "api", "ui"} <= set(published)
 
 
 def test_healthchecks_and_start_order(
@@ -180,14 +184,18 @@ def test_healthchecks_and_start_order(
             "build" in service and dockerfiles[service["build"]["dockerfile"]].final.all("HEALTHCHECK")
         )
         assert has_check, f"{name} has no healthcheck (compose or Dockerfile)"
-        if "build" in service:  # our services come back; the emulator would come back empty
+        if name in ENDPOINTS:  # an endpoint would come back empty
+            assert service.get("restart") in (None, "no"), f"{name} restarts empty"
+        elif "build" in service:  # our services come back
             assert service.get("restart") == "unless-stopped", f"{name} is not restarted"
     for name, service in services.items():
         for dependency, spec in (service.get("depends_on") or {}).items():
             expected = "service_completed_successfully" if dependency in ONE_SHOTS else "service_healthy"
             assert spec["condition"] == expected, f"{name} -> {dependency}: {spec['condition']}"
-    # the chain: emulator -> terraform -> env file -> api -> workers and ui
-    assert set(services["terraform"]["depends_on"]) == {"localstack"}
+            # only LocalStack may be absent: it is the one service of a profile
+            assert spec.get("required", True) is (dependency != "localstack"), f"{name} -> {dependency}"
+    # the chain: AWS endpoint -> terraform -> env file -> api -> workers and ui
+    assert set(services["terraform"]["depends_on"]) == ENDPOINTS
     assert set(services["stack-env"]["depends_on"]) == {"terraform"}
     assert set(services["api"]["depends_on"]) == {"postgres", "stack-env"}
     for name in WORKERS:
@@ -203,7 +211,7 @@ def test_terraform_gets_every_required_variable_of_envs_local(compose_config: di
     assert given <= set(variables), f"unknown Terraform variables: {given - set(variables)}"
     required = {name for name, has_default in variables.items() if not has_default}
     assert required <= given, f"Terraform variables not given: {required - given}"
-    assert service["environment"]["TF_VAR_emulator_endpoint"] == "http://localstack:4566"
+    assert service["environment"]["TF_VAR_emulator_endpoint"] == "http://emulator:4566"
     script = command_text(service)
     assert "terraform/envs/local" in script.replace("/tmp/tf/envs/local", "terraform/envs/local")
     assert "/src/terraform" in {v["target"] for v in service["volumes"]}
@@ -305,3 +313,67 @@ def test_compose_validates_the_file_without_an_engine(compose_binary: Path) -> N
     )
     assert result.returncode != 0
     assert "depends_on.api.condition" in result.stderr
+
+
+# -- the two AWS endpoints -------------------------------------------------------------------------
+def _resolved(compose_binary: Path, *args: str, **env: str) -> dict[str, Any]:
+    import json
+
+    result = subprocess.run(
+        [str(compose_binary), "-f", str(COMPOSE_FILE), *args, "config", "--format", "json"],
+        cwd=REPO,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_", "AWS_"))},
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def _endpoints(config: dict[str, Any]) -> set[str]:
+    services = config["services"]
+    urls = {
+        s["environment"]["AWS_ENDPOINT_URL"]
+        for s in services.values()
+        if "AWS_ENDPOINT_URL" in (s.get("environment") or {})
+    }
+    return urls | {services["terraform"]["environment"]["TF_VAR_emulator_endpoint"]}
+
+
+def test_the_default_profile_runs_our_emulator_as_aws(
+    compose_binary: Path, dockerfiles: dict[str, Dockerfile]
+) -> None:
+    config = _resolved(compose_binary)
+    assert "localstack" not in config["services"]
+    assert _endpoints(config) == {"http://emulator:4566"}
+    emulator = config["services"]["emulator"]
+    assert emulator["build"]["dockerfile"] == "devstack/emulator/Dockerfile"
+    argv = dockerfiles["devstack/emulator/Dockerfile"].exec_form("ENTRYPOINT")
+    assert argv[:3] == ["python", "-m", "mlops_devstack.emulator"]  # moto + the extension, always strict
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"  # noqa: S104 (reachable from the other containers)
+    assert argv[argv.index("--port") + 1] == "4566"
+
+
+def test_the_localstack_profile_runs_licensed_localstack_with_sagemaker(compose_binary: Path) -> None:
+    config = _resolved(
+        compose_binary,
+        "--profile",
+        "localstack",
+        AWS_ENDPOINT_HOST="localstack",
+        LOCALSTACK_AUTH_TOKEN="ls-test",
+    )
+    assert _endpoints(config) == {"http://localstack:4566"}
+    localstack = config["services"]["localstack"]
+    # the community image has no SageMaker, and current images need a licence
+    assert localstack["image"].startswith("localstack/localstack-pro:")
+    assert "sagemaker" in localstack["environment"]["SERVICES"].split(",")
+    assert localstack["environment"]["LOCALSTACK_AUTH_TOKEN"] == "ls-test"
+    # the same Terraform in both profiles
+    assert command_text(config["services"]["terraform"]) == command_text(
+        _resolved(compose_binary)["services"]["terraform"]
+    )

@@ -202,3 +202,51 @@ def test_ui_image_serves_the_dashboard_page(dockerfiles: dict[str, Dockerfile]) 
     dependencies = tomllib.loads((REPO / "services/ui/pyproject.toml").read_text())["project"]["dependencies"]
     assert any(re.match(r"^streamlit\b", d) for d in dependencies), "mlops-ui does not depend on streamlit"
     assert (REPO / "services/ui/src" / page).is_file(), f"services/ui/src/{page} does not exist"
+
+
+# -- the emulator image (docker-compose.yml's default AWS endpoint) --------------------------------
+EMULATOR = "devstack/emulator/Dockerfile"
+
+
+@pytest.mark.integration  # runs hadolint
+def test_the_emulator_image_is_hadolint_clean(hadolint: Path) -> None:
+    result = subprocess.run(
+        [
+            str(hadolint),
+            "--no-color",
+            "--failure-threshold",
+            "style",
+            "--trusted-registry",
+            "docker.io",
+            str(REPO / EMULATOR),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_emulator_image_builds_the_devstack_from_its_lock_and_runs_unprivileged(
+    dockerfiles: dict[str, Dockerfile],
+) -> None:
+    dockerfile = dockerfiles[EMULATOR]
+    assert len(dockerfile.stages) >= 2
+    assert all(PYTHON_BASE.match(stage.base) for stage in dockerfile.stages)
+    assert dockerfile.final.all("USER")[-1].args == "10001"
+    assert not [c for c in dockerfile.final.all("COPY") if "--from=" not in c.args]
+    assert dockerfile.lock_file() == "devstack/emulator/requirements.lock"
+    source = (REPO / "devstack/emulator/requirements.in").read_text().splitlines()
+    assert dockerfile.pip_install_args() == [line for line in source if line.startswith("./")]
+    assert "./devstack" in dockerfile.pip_install_args()
+    # only the emulator's packages: moto with its server and strict mode's `regex`, no dev stack extras
+    third_party = {
+        line.split("=")[0].split(">")[0] for line in source if line and not line.startswith(("#", "./"))
+    }
+    assert third_party == {"moto[server]", "regex"}
+    copied = {
+        c.args.split()[0] for stage in dockerfile.stages for c in stage.all("COPY") if "--from=" not in c.args
+    }
+    assert {c.split("/")[0] for c in copied} == {"libs", "runtime", "devstack"}
+    assert not [c for c in copied if "/tests" in c]
+    assert dockerfile.final.all("HEALTHCHECK")

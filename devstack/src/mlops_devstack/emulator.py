@@ -119,7 +119,10 @@ class _MotoServer:
 
 @dataclass
 class Emulator(_EmulatorAddress):
-    """moto's server in this process. Everything is in memory: a restart is empty."""
+    """moto's server in this process. Everything is in memory: a restart is empty. It listens on
+    `bind_address`: loopback, except in the emulator's container image (docker-compose.yml)."""
+
+    bind_address: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self._server: _MotoServer | None = None
@@ -139,7 +142,7 @@ class Emulator(_EmulatorAddress):
         # (docs/decisions/0010-emulator.md).
         os.environ["MOTO_PORT"] = str(self.port)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = _MotoServer("127.0.0.1", self.port)
+        self._server = _MotoServer(self.bind_address, self.port)
         try:
             self._server.start()
         except OSError as exc:  # taken between the check and the bind
@@ -215,11 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_devstack.emulator", description=main.__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--region", default="eu-west-1")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (0.0.0.0 in the emulator's container image, where other containers call it)",
+    )
     args = parser.parse_args(argv)
     configure_logging("WARNING", "text", stream=sys.stderr)  # a terminal's: warnings only
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    emulator = Emulator(port=args.port, region=args.region)
+    emulator = Emulator(port=args.port, region=args.region, bind_address=args.host)
     try:
         emulator.start()
     except PortInUse as exc:

@@ -16,7 +16,7 @@ message itself. One addition for the long-running deployment (work longer than L
 a mapping with `extend_visibility` keeps its in-flight messages invisible until the handler returns.
 
 Runs as threads inside `make dev` (`LocalRunner(...).start()` / `.stop()`) and as its own process, which
-is what the worker images run (docker-compose.localstack.yml, a long-running container):
+is what the worker images run (docker-compose.yml, a long-running container):
 
     python -m mlops_sqs_runtime.runner --env-file .local/stack.env --mapping training
 """

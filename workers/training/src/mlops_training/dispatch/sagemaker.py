@@ -39,6 +39,9 @@ class SageMakerSettings(PlatformSettings):
     spot_wait_factor: float = Field(
         default=2.0,
         ge=1.0,
+        # the release workflow waits twice the run time plus a margin for the job, then stops it
+        # (terraform/templates/release_workflow.asl.json, Init): a longer Spot wait would outlive it
+        le=2.0,
         validation_alias="TRAINING_SPOT_WAIT_FACTOR",
         description="max_wait = factor * max_run",
     )

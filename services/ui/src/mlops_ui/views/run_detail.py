@@ -32,6 +32,39 @@ def result(run: dict[str, Any], stage: str) -> dict[str, Any] | None:
     return next((r for r in run.get("results", []) if r.get("stage") == stage), None)
 
 
+PROGRESS_EVENT = "run.training_progress"
+
+
+def training_progress(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training job's progress facts (one per logging window: step, total_steps, eta_seconds,
+    train_loss, the MLflow run), oldest first."""
+    events = sorted(
+        (e for e in run.get("timeline", []) if e.get("event_type") == PROGRESS_EVENT),
+        key=lambda e: (e["occurred_at"], e["id"]),
+    )
+    return [e.get("data") or {} for e in events]
+
+
+def mlflow_run(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The MLflow run of the training: the training result's, else the latest progress fact's."""
+    recorded = ((result(run, "training") or {}).get("metrics") or {}).get("mlflow")
+    if isinstance(recorded, dict) and recorded.get("run_id"):
+        return recorded
+    for data in reversed(training_progress(run)):
+        if isinstance(data.get("mlflow"), dict) and data["mlflow"].get("run_id"):
+            return dict(data["mlflow"])
+    return None
+
+
+def progress_text(data: dict[str, Any]) -> str:
+    parts = [f"Step {data.get('step', '?')} of {data.get('total_steps', '?')}"]
+    if isinstance(data.get("train_loss"), int | float):
+        parts.append(f"loss {data['train_loss']:.4f}")
+    if isinstance(data.get("eta_seconds"), int | float):
+        parts.append(f"about {ui.duration(data['eta_seconds'])} left")
+    return " · ".join(parts)
+
+
 def step_label(event: dict[str, Any]) -> str:
     kind = str(event.get("event_type", ""))
     if kind == "run.created":
@@ -46,6 +79,9 @@ def timeline(run: dict[str, Any]) -> pd.DataFrame:
         (e for e in run.get("timeline", []) if e.get("event_type") != "run.annotated"),  # not a step: an edit
         key=lambda e: (e["occurred_at"], e["id"]),
     )
+    # one progress step per logging window would flood the table: the latest one stands for them
+    progress = [e for e in events if e.get("event_type") == PROGRESS_EVENT]
+    events = [e for e in events if e.get("event_type") != PROGRESS_EVENT or e is progress[-1]]
     terminal = run["status"] not in ui.ACTIVE
     rows = []
     for i, event in enumerate(events):
@@ -268,9 +304,10 @@ def training_section(run: dict[str, Any]) -> None:
     if run["task_type"] != "finetune":
         st.caption("Evaluation-only run: no training.")
         return
+    mlflow_link(run)
     training = result(run, "training")
     if training is None:
-        st.info("No training result yet.", icon=":material/hourglass_empty:")
+        live_progress(run)
         return
     metrics = training.get("metrics") or {}
     history = metrics.get("history")
@@ -293,6 +330,32 @@ def training_section(run: dict[str, Any]) -> None:
     ]
     if summary:
         summary_col.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
+
+
+def live_progress(run: dict[str, Any]) -> None:
+    """While the job trains: its step, total steps and ETA, and the loss so far."""
+    progress = training_progress(run)
+    if not progress:
+        st.info("No training result yet.", icon=":material/hourglass_empty:")
+        return
+    latest = progress[-1]
+    step, total = latest.get("step"), latest.get("total_steps")
+    if isinstance(step, int) and isinstance(total, int) and total > 0:
+        st.progress(min(step / total, 1.0), text=progress_text(latest))
+    else:
+        st.caption(progress_text(latest))
+    frame = charts.history_frame([p for p in progress if p.get("train_loss") is not None])
+    if not frame.empty:
+        st.altair_chart(charts.curve(frame, "loss", "Training loss so far"), width="stretch")
+
+
+def mlflow_link(run: dict[str, Any]) -> None:
+    linked = mlflow_run(run)
+    if linked is None:
+        return
+    if linked.get("url"):
+        st.link_button("Open the MLflow run", str(linked["url"]), icon=":material/open_in_new:")
+    st.caption(f"MLflow run `{linked['run_id']}` (experiment {linked.get('experiment_id') or '?'})")
 
 
 def samples_section(client: ApiClient, run: dict[str, Any]) -> None:

@@ -381,6 +381,52 @@ class ApiClient:
         result: dict[str, Any] = self._json("GET", f"/models/{name}/versions")
         return result
 
+    # --- deployments ------------------------------------------------------------------------------
+
+    def deployments(self, model_name: str, limit: int = 50) -> dict[str, Any]:
+        """A model's deployments: `items` newest first, `serving` the one in service (or None)."""
+        result: dict[str, Any] = self._json(
+            "GET", f"/models/{model_name}/deployments", params={"limit": limit}
+        )
+        return result
+
+    def deploy(
+        self, model_name: str, version: int | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Deploy an approved package version (operator or admin role): the newest approved one, or
+        `version` (an earlier one rolls the model back). Returns the deployment, `deploying`; a
+        version that is not Approved is an ApiError 409."""
+        body: dict[str, Any] = {"model_name": model_name}
+        if version is not None:
+            body["version"] = version
+        if reason:
+            body["reason"] = reason
+        result: dict[str, Any] = self._json("POST", "/deployments", json=body)
+        return result
+
+    def retire_deployment(self, deployment_id: int) -> dict[str, Any]:
+        """Retire a deployment in service (operator or admin role); returns it, `retired`."""
+        result: dict[str, Any] = self._json("DELETE", f"/deployments/{deployment_id}")
+        return result
+
+    def invoke_deployment(
+        self,
+        deployment_id: int,
+        question: str,
+        *,
+        contexts: list[str] | None = None,
+        max_new_tokens: int = 64,
+        timeout: float = 90.0,
+    ) -> dict[str, Any]:
+        """Ask a deployment in service one question ("try it"); returns `answer` and `latency_ms`
+        (measured by the API around the endpoint's call). The endpoint may take up to a minute:
+        `timeout` is this call's own."""
+        body = {"question": question, "contexts": list(contexts or []), "max_new_tokens": max_new_tokens}
+        result: dict[str, Any] = self._json(
+            "POST", f"/deployments/{deployment_id}/invoke", json=body, timeout=timeout
+        )
+        return result
+
 
 class AsyncApiClient:
     """`ApiClient`'s transport for asyncio code (the SDK's `AsyncClient`): the same headers, retry

@@ -24,6 +24,7 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 IMAGES: dict[str, str] = {
     "services/api/Dockerfile": "services/api",
     "services/ui/Dockerfile": "services/ui",
+    "services/serving/Dockerfile": "services/serving",
     "workers/training/Dockerfile": "workers/training",
     "workers/evaluation/Dockerfile": "workers/evaluation",
     "workers/approval/Dockerfile": "workers/approval",

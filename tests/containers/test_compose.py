@@ -29,6 +29,7 @@ SERVICES = {
     "stack-env",
     "api",
     "ui",
+    "serving",
     "training",
     "evaluation",
     "approval",

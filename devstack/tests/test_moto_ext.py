@@ -673,3 +673,46 @@ def test_two_concurrent_answers_one_is_taken_the_other_is_task_timed_out(waiting
         outcomes = sorted(pool.map(answer, range(4)))
 
     assert outcomes == ["TaskTimedOut"] * 3 + ["taken"]
+
+
+# -- execution status change events ---------------------------------------------------------------
+
+
+def test_an_ended_execution_puts_its_status_change_on_the_default_bus(emulator: Emulator) -> None:
+    """As AWS does; the rule that stops the training job of a failed or stopped run listens for it."""
+    sqs, events = aws_client("sqs"), aws_client("events")
+    queue = sqs.create_queue(QueueName=_name("status"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    stopped, answered = WaitingTask(emulator, "status-stopped"), WaitingTask(emulator, "status-answered")
+    rule = _name("status")
+    pattern = {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"executionArn": [stopped.execution_arn, answered.execution_arn]},
+    }
+    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))  # the default bus
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    aws_client("stepfunctions").stop_execution(
+        executionArn=stopped.execution_arn, error="E", cause="by a test"
+    )
+    aws_client("stepfunctions").send_task_success(taskToken=answered.token, output="{}")
+    answered.result()
+
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 10
+    while len(seen) < 2 and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            event = json.loads(message["Body"])
+            assert event["resources"] == [event["detail"]["executionArn"]]
+            seen[event["detail"]["executionArn"]] = event["detail"]
+    assert seen[stopped.execution_arn]["status"] == "ABORTED"
+    assert (seen[stopped.execution_arn]["error"], seen[stopped.execution_arn]["cause"]) == ("E", "by a test")
+    assert seen[answered.execution_arn]["status"] == "SUCCEEDED"
+    assert json.loads(seen[answered.execution_arn]["input"]) == {}
+    time.sleep(1)  # once per execution, though the interpreter reports a stopped one's end twice
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", []) == []

@@ -40,6 +40,9 @@
    the task were open, and SendTaskFailure dropped its `cause`. Now an unknown token is
    `InvalidToken`, a closed task (answered, timed out, its execution ended) `TaskTimedOut`, an
    output that is not JSON `InvalidOutput` - all 400 - and the cause reaches the state's error.
+10. Step Functions puts "Step Functions Execution Status Change" on the account's default event bus
+   when an execution ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED), as AWS does: the platform's rule
+   that stops the training job of a failed or stopped run listens for it. moto put nothing.
 
 Each fix is written as the change moto itself would take (a backend/response method, a target kind),
 installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
@@ -85,7 +88,7 @@ def install() -> None:
         _install_stop_execution_aborts()
         _install_stop_training_job()
         _install_task_token_answers()
-        _installed = True
+        _installed = True  # 10 rides on 7's status fix (put_status_change_event)
 
 
 def check_moto_version() -> str:
@@ -529,6 +532,10 @@ def _install_strict_s3() -> None:
 ################################################################################
 
 
+# StopExecution's error and cause by execution ARN, from the request to the execution it stops.
+_STOP_REASONS: dict[str, tuple[str | None, str | None]] = {}
+
+
 def _install_stop_execution_aborts() -> None:
     """moto's StopExecution only flagged the interpreter: DescribeExecution kept saying RUNNING and a
     task waiting for its token went on waiting (and accepted the answer) until its heartbeat or
@@ -539,6 +546,7 @@ def _install_stop_execution_aborts() -> None:
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     moto_stop = Execution.stop
     moto_reflect_execution_status = BaseExecutionWorkerCommunication._reflect_execution_status
@@ -551,6 +559,8 @@ def _install_stop_execution_aborts() -> None:
         moto_stop(self, stop_date=stop_date, error=error, cause=cause)
         self.exec_status = ExecutionStatus.ABORTED
         self.stop_date = stop_date
+        # moto's StopExecution drops the request's error and cause; the response stashed them
+        self.error, self.cause = _STOP_REASONS.pop(self.exec_arn, (error or None, cause or None))
         env = self.exec_worker.env if self.exec_worker is not None else None
         if env is None:
             return
@@ -568,6 +578,7 @@ def _install_stop_execution_aborts() -> None:
         if stopped is not None:
             self.execution.exec_status = ExecutionStatus.ABORTED
             self.execution.stop_date = stopped
+        put_status_change_event(self.execution)
 
     def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
         # The interrupted task winds down as a timeout; on AWS the history of a stopped execution
@@ -581,6 +592,18 @@ def _install_stop_execution_aborts() -> None:
             return  # the interrupted task's error does not turn the stopped program into a failed one
         moto_set_error(self, error)
 
+    def stop_execution_action(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        _STOP_REASONS[arn] = (self._get_param("error"), self._get_param("cause"))
+        try:
+            return moto_stop_execution_action(self)
+        finally:
+            _STOP_REASONS.pop(arn, None)
+
+    moto_stop_execution_action = StepFunctionResponse.stop_execution
+    stop_execution_action.__name__ = "stop_execution"
+    response_class: Any = StepFunctionResponse
+    response_class.stop_execution = stop_execution_action
     execution_class: Any = Execution
     execution_class.stop = stop
     environment_class: Any = Environment
@@ -723,3 +746,55 @@ def _install_task_token_answers() -> None:
     backend_class.send_task_heartbeat = send_task_heartbeat
     response_class: Any = StepFunctionResponse
     response_class.send_task_failure = send_task_failure_action
+
+
+################################################################################
+# 10. Step Functions: execution status change events on the default bus
+################################################################################
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+def _epoch_millis(value: Any) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+def status_change_event(execution: Any) -> dict[str, Any]:
+    """The PutEvents entry AWS puts for an execution that ended (the documented event's detail)."""
+    status = execution.exec_status.value if execution.exec_status is not None else None
+    output = execution.output
+    detail = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": _epoch_millis(getattr(execution, "start_date", None)),
+        "stopDate": _epoch_millis(execution.stop_date),
+        "input": json.dumps(execution.input_data),
+        "output": json.dumps(output) if output is not None and not isinstance(output, str) else output,
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if output is not None else None,
+        "error": execution.error,
+        "cause": execution.cause,
+    }
+    return {
+        "Source": "aws.states",
+        "DetailType": STATUS_CHANGE,
+        "Resources": [execution.exec_arn],
+        "Detail": json.dumps(detail),
+    }
+
+
+def put_status_change_event(execution: Any) -> None:
+    """Once per execution: the interpreter may report its end more than once (a stop, then the
+    wind-down). A failure to put it is logged, as an undelivered AWS event is invisible too."""
+    if getattr(execution, "_status_change_put", False):
+        return
+    execution._status_change_put = True
+    from moto.events.models import events_backends
+
+    try:
+        backend = events_backends[execution.account_id][execution.region_name]
+        backend.put_events([status_change_event(execution)])
+    except Exception as exc:
+        log.warning("no status change event for %s: %s", execution.exec_arn, exc)

@@ -109,9 +109,9 @@ variable "evaluation_reserved_concurrency" {
 }
 
 variable "training_instance_type" {
-  description = "Instance type of the SageMaker training jobs."
+  description = "Instance type of a SageMaker training job whose run names none (runs carry their own instance_type, sized by POST /runs; the default is the API's, mlops_contracts.gpu_sizing)."
   type        = string
-  default     = "ml.g4dn.xlarge"
+  default     = "ml.g5.2xlarge"
 }
 
 variable "training_use_spot" {

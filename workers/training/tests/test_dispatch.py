@@ -160,7 +160,7 @@ def test_sagemaker_request_has_the_seeds_parameters(monkeypatch: pytest.MonkeyPa
         client.create_training_job(**request)
     assert request["TrainingJobName"] == sagemaker.job_name(task("tok", "s3://data/train/t.jsonl"))
     assert request["TrainingJobName"].startswith("mistral-7b-rag-qa-run-7-")
-    assert request["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+    assert request["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"  # gpu_sizing's default
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert request["HyperParameters"]["epochs"] == "2"

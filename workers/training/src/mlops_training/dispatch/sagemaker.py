@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
 from mlops_contracts.aws import aws_client, aws_error
+from mlops_contracts.gpu_sizing import DEFAULT_TRAINING_INSTANCE
 from mlops_contracts.settings import PlatformSettings
 from mlops_contracts.task_tokens import TaskToken, TokenDead
 from mlops_training.dispatch.messages import TrainingOutcome, TrainingTask, split_s3_uri
@@ -33,7 +34,8 @@ JOB_NAME_MAX = 63  # CreateTrainingJob's TrainingJobName: ^[a-zA-Z0-9](-*[a-zA-Z
 class SageMakerSettings(PlatformSettings):
     training_image: str = Field(default="", validation_alias="TRAINING_IMAGE")
     training_role_arn: str = Field(default="", validation_alias="SAGEMAKER_ROLE_ARN")
-    instance_type: str = Field(default="ml.g4dn.xlarge", validation_alias="TRAINING_INSTANCE_TYPE")
+    # for a task whose run names no instance_type (runs made before POST /runs sized them)
+    instance_type: str = Field(default=DEFAULT_TRAINING_INSTANCE, validation_alias="TRAINING_INSTANCE_TYPE")
     volume_size_gb: int = Field(default=50, ge=1, validation_alias="TRAINING_VOLUME_GB")
     use_spot: bool = Field(default=True, validation_alias="TRAINING_USE_SPOT")
     spot_wait_factor: float = Field(

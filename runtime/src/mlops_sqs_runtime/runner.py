@@ -43,6 +43,7 @@ from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlops_contracts.logs import configure_logging, log_context
+from mlops_contracts.tracing import configure_tracing
 from mlops_sqs_runtime.lambda_sqs import (
     InvalidBatchResponse,
     LocalLambdaContext,
@@ -523,6 +524,8 @@ def _process_main(config_json: str, stop: StopEvent, index: int, log_format: str
     configure_logging(log_level, log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     config = MappingConfig.model_validate_json(config_json)
+    # off unless OTEL_TRACES_ENABLED (docs/decisions/0019-platform-metrics-and-traces.md)
+    configure_tracing(f"mlops-{config.name}")
     Poller(config, load_handler(config.handler), stop, index=index).run()
 
 
@@ -696,6 +699,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for env_file in args.env_file:
             load_env(env_file)
+        # the workers' spans (their ApiClient calls carry the run id and the trace context into the
+        # API's spans); off unless OTEL_TRACES_ENABLED (docs/decisions/0019-platform-metrics-and-traces.md)
+        configure_tracing("mlops-workers")
         mappings = load_mappings(args.mappings_file)
         if args.list:
             for m in mappings.values():

@@ -127,10 +127,16 @@ def test_only_run_created_starts_the_release_workflow() -> None:
 
 def test_the_api_own_events_never_reach_the_projector_or_notifications() -> None:
     """The projector applies facts through the API, which publishes run.status_changed (source
-    mlops.api): routing those back would loop."""
+    mlops.api): routing those back would loop. Besides the workflow's facts, only the training job's
+    progress (source mlops.training, that one detail-type, which changes no status) reaches the
+    projector."""
     for name, rule in ROUTING["rules"].items():
         if _targets(rule) & {("queue", "run_events"), ("topic", "notifications")}:
-            assert rule["event_pattern"]["source"] == ["mlops.workflow"], name
+            pattern = rule["event_pattern"]
+            assert pattern["source"] in (["mlops.workflow"], ["mlops.training"]), name
+            if pattern["source"] == ["mlops.training"]:
+                assert pattern["detail-type"] == ["run.training_progress"], name
+                assert _targets(rule) == {("queue", "run_events")}, name
 
 
 def test_routing_targets_are_known() -> None:

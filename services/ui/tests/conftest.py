@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ from streamlit.testing.v1 import AppTest
 
 import mlops_ui
 from mlops_contracts.aws import aws_client
+from mlops_contracts.prompts import DEFAULT_PROMPT_TEMPLATE
+from mlops_devstack.emulator import free_port
+from mlops_devstack.processes import ChildProcess, http_answers
 from mlops_testkit.api import OUTPUTS_BUCKET, ApiServer, AwsFixture, Clients, run_body
 
 APP = Path(mlops_ui.__file__).with_name("app.py")
@@ -222,3 +227,50 @@ class Kit:
 @pytest.fixture
 def kit() -> type[Kit]:
     return Kit
+
+
+# The serving container's entrypoint on the tiny model, for the Deployments page's "try it": the
+# test records the deployment through the API's deployer routes and points it at this process.
+SERVED_FACTS = [
+    ("Where are runs stored?", "Runs are stored in PostgreSQL."),
+    ("Who approves a release?", "A person approves it from a Teams card."),
+]
+
+
+@pytest.fixture(scope="session")
+def served_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m mlops_serving serve` on a free port, serving a tiny model's merged weights (the
+    layout SageMaker extracts into /opt/ml/model); yields its URL once /ping answers."""
+    from mlops_devstack.tiny_model import build_tiny_model
+
+    model_dir = tmp_path_factory.mktemp("opt-ml-model")
+    corpus = [DEFAULT_PROMPT_TEMPLATE.format(context=c, question=q) + " " + c for q, c in SERVED_FACTS]
+    build_tiny_model(model_dir / "merged", corpus * 8)
+    metadata = {
+        "run_id": "run-served",
+        "prompt": {"format": "qa", "template": DEFAULT_PROMPT_TEMPLATE, "bos": True},
+    }
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+    port = free_port()
+    env = {
+        **os.environ,
+        "SERVING_MODEL_DIR": str(model_dir),
+        "SERVING_HOST": "127.0.0.1",
+        "SERVING_PORT": str(port),
+        "SERVING_DEVICE": "cpu",
+        "SERVING_MAX_NEW_TOKENS_LIMIT": "64",
+    }
+    server = ChildProcess.start(
+        "serving",
+        [sys.executable, "-m", "mlops_serving", "serve"],
+        env=env,
+        log=model_dir.parent / "serving.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_until(
+            lambda: http_answers(f"{url}/ping", ok_only=True, timeout=1), timeout=90, what="/ping"
+        )
+        yield url
+    finally:
+        server.stop(timeout=10)

@@ -35,6 +35,12 @@ pages = {
     "Assets": [
         st.Page(VIEWS / "datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),
         st.Page(VIEWS / "models.py", title="Models", icon=":material/deployed_code:", url_path="models"),
+        st.Page(
+            VIEWS / "deployments.py",
+            title="Deployments",
+            icon=":material/cloud_done:",
+            url_path="deployments",
+        ),
     ],
 }
 

@@ -50,6 +50,15 @@ REGISTRY_STATUS: dict[str, StatusStyle] = {
 }
 
 
+DEPLOYMENT_STATUS: dict[str, StatusStyle] = {
+    "deploying": StatusStyle("Deploying", "blue", ":material/sync:"),
+    "in_service": StatusStyle("In service", "green", ":material/cloud_done:"),
+    "failed": StatusStyle("Failed", "red", ":material/error:"),
+    "rolled_back": StatusStyle("Rolled back", "orange", ":material/undo:"),
+    "retired": StatusStyle("Retired", "gray", ":material/cloud_off:"),
+}
+
+
 def style(status: str | None, table: dict[str, StatusStyle] = STATUS) -> StatusStyle:
     if status is None:
         return StatusStyle("Unknown", "gray", ":material/help:")
@@ -187,6 +196,7 @@ CAN_LAUNCH = "launch runs"
 CAN_UPLOAD = "upload datasets"
 CAN_APPROVE = "approve or reject runs"
 CAN_CANCEL = "cancel runs"
+CAN_DEPLOY = "deploy, roll back and retire approved models"
 
 
 def show_error(exc: ApiError, what: str = "") -> None:

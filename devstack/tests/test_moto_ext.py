@@ -716,3 +716,33 @@ def test_an_ended_execution_puts_its_status_change_on_the_default_bus(emulator: 
     assert json.loads(seen[answered.execution_arn]["input"]) == {}
     time.sleep(1)  # once per execution, though the interpreter reports a stopped one's end twice
     assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", []) == []
+
+
+def test_search_applies_every_filter(emulator: Emulator) -> None:
+    """moto answered at the first matching Tags. filter: a search for a run's jobs in progress found
+    its ended ones too (the workflow would stop a job twice)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker = aws_client("sagemaker")
+    run = _name("run")
+    names = {status: _name(status.lower()) for status in ("InProgress", "Completed")}
+    backend = sagemaker_backends["123456789012"][sagemaker.meta.region_name]
+    for status, name in names.items():
+        _training_job(name)
+        sagemaker.add_tags(
+            ResourceArn=sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobArn"],
+            Tags=[{"Key": "run_id", "Value": run}],
+        )
+        backend.training_jobs[name].training_job_status = status
+
+    found = sagemaker.search(
+        Resource="TrainingJob",
+        SearchExpression={
+            "Filters": [
+                {"Name": "Tags.run_id", "Operator": "Equals", "Value": run},
+                {"Name": "TrainingJobStatus", "Operator": "Equals", "Value": "InProgress"},
+            ]
+        },
+    )
+
+    assert [r["TrainingJob"]["TrainingJobName"] for r in found["Results"]] == [names["InProgress"]]

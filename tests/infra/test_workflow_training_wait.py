@@ -1,6 +1,9 @@
 """The release workflow's wait for training, run on the emulator with shortened times (#18): the
 wait covers the Spot wait (twice the run time) plus the margin, and when it ends without an answer
-the run's SageMaker job is stopped - once - and the run's timeline says so.
+the run's SageMaker job is stopped - once - and the run's timeline says so. When the execution
+itself ends (stopped, timed out, failed), the rule on its status change starts the stop-training-jobs
+state machine, which stops what is still running, unless the API's cancel stopped the execution
+(it stops the jobs itself).
 
 The template is rendered here as Terraform renders it (templatefile), with seconds instead of
 hours, and driven by a test playing the workers: no Terraform, no API."""
@@ -21,6 +24,7 @@ from mlops_devstack.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "terraform" / "templates" / "release_workflow.asl.json"
+CLEANUP_TEMPLATE = ROOT / "terraform" / "templates" / "stop_training_jobs.asl.json"
 ROLE = "arn:aws:iam::123456789012:role/workflow"
 MARGIN_SECONDS = 1
 
@@ -60,6 +64,31 @@ class Workflow:
         self.machine = self.sfn.create_state_machine(
             name=f"wf-{suffix}", definition=definition, roleArn=ROLE
         )["stateMachineArn"]
+        # As platform_core declares it: the rule on the workflow's status change (default bus)
+        # starts the stop-training-jobs state machine with the event.
+        cleanup = re.sub(r"\$\{(\w+)\}", lambda m: str(variables[m.group(1)]), CLEANUP_TEMPLATE.read_text())
+        self.cleanup = self.sfn.create_state_machine(
+            name=f"wf-stop-{suffix}", definition=cleanup, roleArn=ROLE
+        )["stateMachineArn"]
+        pattern = {
+            "source": ["aws.states"],
+            "detail-type": ["Step Functions Execution Status Change"],
+            "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [self.machine]},
+        }
+        events.put_rule(Name=f"wf-ended-{suffix}", EventPattern=json.dumps(pattern))
+        events.put_targets(
+            Rule=f"wf-ended-{suffix}", Targets=[{"Id": "stop", "Arn": self.cleanup, "RoleArn": ROLE}]
+        )
+
+    def cleanups(self, timeout: float = 15) -> list[dict[str, Any]]:
+        """The stop-training-jobs executions, once every one has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.sfn.list_executions(stateMachineArn=self.cleanup)["executions"]
+            if runs and all(r["status"] != "RUNNING" for r in runs):
+                return list(runs)
+            time.sleep(0.2)
+        raise AssertionError("the stop-training-jobs execution did not end")
 
     def start(self, run_id: int, model_name: str, max_runtime_seconds: int) -> str:
         event = {
@@ -193,6 +222,7 @@ def test_a_training_timeout_stops_the_runs_job_once_and_says_so(workflow: Workfl
     described = workflow.ended(arn)
 
     assert described["status"] == "FAILED"
+    assert [r["status"] for r in workflow.cleanups()] == ["SUCCEEDED"]  # the rule's run found nothing left
     assert stops == [job]  # once, and only the run's own job
     sagemaker = aws_client("sagemaker")
     assert sagemaker.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] == "Stopped"
@@ -221,3 +251,41 @@ def test_a_failed_training_with_no_job_running_stops_nothing(workflow: Workflow,
     entered = workflow.states_entered(arn)
     assert "FindRunningTrainingJobs" in entered
     assert "EmitTrainingJobStopped" not in entered
+
+
+def test_a_stopped_execution_has_its_runs_job_stopped_by_the_rule(
+    workflow: Workflow, stops: list[str]
+) -> None:
+    """Stopped outside the API (the console, a script): nothing in the workflow runs any more, the
+    status change rule stops the job."""
+    run_id, model = 404, f"stopped-model-{uuid.uuid4().hex[:6]}"
+    arn = workflow.start(run_id=run_id, model_name=model, max_runtime_seconds=600)
+    workflow.message("training")
+    job = f"{model}-run-{run_id}-0123456789"
+    _training_job(job, run_id, model)
+
+    workflow.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped in the console")
+
+    assert [r["status"] for r in workflow.cleanups()] == ["SUCCEEDED"]
+    assert stops == [job]
+    assert (
+        aws_client("sagemaker").describe_training_job(TrainingJobName=job)["TrainingJobStatus"] == "Stopped"
+    )
+    facts = {fact["detail-type"]: fact["detail"] for fact in workflow.facts() + workflow.facts()}
+    stopped = facts["run.training_job_stopped"]
+    assert stopped["reason"] == f"stopped SageMaker training job {job}: the release workflow ended ABORTED"
+    assert stopped["data"] == {"training_jobs": [job], "workflow_status": "ABORTED"}
+
+
+def test_a_cancel_through_the_api_is_not_stopped_twice(workflow: Workflow, stops: list[str]) -> None:
+    """The cancel endpoint stops the execution with error RunCancelled and then the run's jobs
+    itself (mlops_api.runs.aws_stopper): the rule's state machine leaves them alone."""
+    run_id, model = 505, f"cancelled-model-{uuid.uuid4().hex[:6]}"
+    arn = workflow.start(run_id=run_id, model_name=model, max_runtime_seconds=600)
+    workflow.message("training")
+    _training_job(f"{model}-run-{run_id}-0123456789", run_id, model)
+
+    workflow.sfn.stop_execution(executionArn=arn, error="RunCancelled", cause="cancelled by someone")
+
+    assert [r["status"] for r in workflow.cleanups()] == ["SUCCEEDED"]
+    assert stops == []

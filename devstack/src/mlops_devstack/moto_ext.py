@@ -43,6 +43,9 @@
 10. Step Functions puts "Step Functions Execution Status Change" on the account's default event bus
    when an execution ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED), as AWS does: the platform's rule
    that stops the training job of a failed or stopped run listens for it. moto put nothing.
+11. SageMaker Search applies every filter of its SearchExpression, as AWS does ("all filters" unless
+   `Operator: Or`): moto's returned at the first matching `Tags.` filter, ignoring the others, so
+   a search for a run's jobs `InProgress` found its stopped ones too.
 
 Each fix is written as the change moto itself would take (a backend/response method, a target kind),
 installed by `install()` on the classes moto serves from. It touches moto's internals, so moto is pinned
@@ -88,6 +91,7 @@ def install() -> None:
         _install_stop_execution_aborts()
         _install_stop_training_job()
         _install_task_token_answers()
+        _install_search_applies_every_filter()
         _installed = True  # 10 rides on 7's status fix (put_status_change_event)
 
 
@@ -771,7 +775,9 @@ def status_change_event(execution: Any) -> dict[str, Any]:
         "startDate": _epoch_millis(getattr(execution, "start_date", None)),
         "stopDate": _epoch_millis(execution.stop_date),
         "input": json.dumps(execution.input_data),
-        "output": json.dumps(output) if output is not None and not isinstance(output, str) else output,
+        "output": json.dumps(output, default=str)
+        if output is not None and not isinstance(output, str)
+        else output,
         "inputDetails": {"included": True},
         "outputDetails": {"included": True} if output is not None else None,
         "error": execution.error,
@@ -798,3 +804,36 @@ def put_status_change_event(execution: Any) -> None:
         backend.put_events([status_change_event(execution)])
     except Exception as exc:
         log.warning("no status change event for %s: %s", execution.exec_arn, exc)
+
+
+################################################################################
+# 11. SageMaker: Search applies every filter
+################################################################################
+
+
+def _install_search_applies_every_filter() -> None:
+    """moto evaluates a search's filters in order and answers True at the first `Tags.` filter that
+    matches. Each filter is run alone through moto's own evaluation here, and the results that
+    match all of them are kept (in moto's order), which is AWS's default `And`."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    moto_search = SageMakerModelBackend.search
+
+    def search(self: Any, resource: Any = None, search_expression: Any = None) -> Any:
+        expression = search_expression or {}
+        filters = expression.get("Filters") or []
+        if len(filters) < 2 or expression.get("Operator") == "Or" or expression.get("NestedFilters"):
+            return moto_search(self, resource=resource, search_expression=search_expression)
+
+        def key(result: Any) -> str:
+            return json.dumps(result, sort_keys=True, default=str)
+
+        answers = [
+            moto_search(self, resource=resource, search_expression={**expression, "Filters": [one]})
+            for one in filters
+        ]
+        matching = set.intersection(*({key(r) for r in answer["Results"]} for answer in answers))
+        return {**answers[0], "Results": [r for r in answers[0]["Results"] if key(r) in matching]}
+
+    backend_class: Any = SageMakerModelBackend
+    backend_class.search = search

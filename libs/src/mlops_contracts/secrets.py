@@ -52,7 +52,7 @@ def key_variables(worker: str | None) -> tuple[str, ...]:
 
 
 # The workers that call the API, each by its own role (services/api auth/roles.py, the one table).
-WORKER_ROLES = ("projector", "evaluator", "approval-worker", "trainer")
+WORKER_ROLES = ("projector", "evaluator", "approval-worker", "trainer", "deployer")
 
 
 def worker_key_environment(keys: Mapping[str, str]) -> dict[str, str]:

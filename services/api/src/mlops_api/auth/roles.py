@@ -10,7 +10,7 @@ only what its handler calls (issue #23: one shared worker key could fake approva
 - trainer: the training dispatcher (local backend) and the SageMaker completion handler, which record
   the training result (summary and loss history) when a job ends;
 - deployer: the deployment worker, which reports a deployment's progress (in service, failed,
-  rolled back) and reads the run's evaluation questions for its smoke test.
+  rolled back) and reads a deployment's task (the record and the smoke test's questions).
 
 The Teams formatter calls no API route and holds no key.
 """
@@ -89,7 +89,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.EVALUATOR: frozenset({Permission.WRITE_RESULTS}),
     Role.APPROVAL_WORKER: frozenset({Permission.REQUEST_APPROVAL}),
     Role.TRAINER: frozenset({Permission.WRITE_TRAINING_RESULT}),
-    Role.DEPLOYER: frozenset({Permission.READ, Permission.UPDATE_DEPLOYMENT}),
+    Role.DEPLOYER: frozenset({Permission.UPDATE_DEPLOYMENT}),
     Role.SERVICE: frozenset(
         {
             Permission.READ,

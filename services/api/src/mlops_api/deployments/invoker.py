@@ -28,7 +28,13 @@ class EndpointInvoker:
     ) -> tuple[str, float]:
         """(answer, latency in ms)."""
         started = time.perf_counter()
-        if endpoint_url and endpoint_url.startswith(("http://", "https://")):
+        # A SageMaker endpoint's URL is its runtime URL (https://runtime.sagemaker.<region>...): asked
+        # through InvokeEndpoint, signed; any other URL is a local serving process.
+        if (
+            endpoint_url
+            and endpoint_url.startswith(("http://", "https://"))
+            and ".amazonaws.com/" not in endpoint_url
+        ):
             answer = await self._local(endpoint_url, body)
         else:
             answer = await asyncio.to_thread(self._sagemaker, endpoint_name, body)

@@ -12,6 +12,7 @@ from mlops_api.deployments import service
 from mlops_api.deployments.invoker import EndpointInvoker
 from mlops_api.deployments.models import DeploymentStatus
 from mlops_api.deployments.schemas import (
+    DeployerTaskOut,
     DeploymentIn,
     DeploymentList,
     DeploymentOut,
@@ -105,6 +106,24 @@ async def register_release_deployment(
 )
 async def get_deployment(deployment_id: DeploymentId, _: Reader, session: Session) -> DeploymentOut:
     return DeploymentOut.model_validate(await service.get(session, deployment_id))
+
+
+@router.get(
+    "/deployments/{deployment_id}/task",
+    response_model=DeployerTaskOut,
+    responses=error_responses(401, 403, 404, 422),
+    summary="What the deployer needs: the deployment and its smoke questions (deployer role)",
+)
+async def deployer_task(
+    deployment_id: DeploymentId,
+    _: Worker,
+    session: Session,
+    request: Request,
+    count: Annotated[int, Query(ge=1, le=20)] = 3,
+) -> DeployerTaskOut:
+    deployment = DeploymentOut.model_validate(await service.get(session, deployment_id))
+    questions = await service.smoke_questions(session, request.app.state.settings, deployment.run_id, count)
+    return DeployerTaskOut(deployment=deployment, smoke_questions=questions)
 
 
 @router.patch(

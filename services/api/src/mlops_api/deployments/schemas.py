@@ -87,3 +87,16 @@ class InvokeOut(BaseModel):
     endpoint_name: str
     answer: str
     latency_ms: float = Field(description="Measured by the API around the call to the endpoint")
+
+
+class SmokeQuestion(BaseModel):
+    question: str
+    contexts: list[str]
+
+
+class DeployerTaskOut(BaseModel):
+    """What the deployer needs of a deployment: its record and the smoke test's questions (the
+    first of the run's evaluation samples; empty when the run has none)."""
+
+    deployment: DeploymentOut
+    smoke_questions: list[SmokeQuestion]

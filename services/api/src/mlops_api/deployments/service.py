@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlops_api.auth.keys import Principal
 from mlops_api.deployments.models import ENDED, TRANSITIONS, Deployment, DeploymentStatus
-from mlops_api.deployments.schemas import DeploymentIn, DeploymentStatusIn, ReleaseDeploymentIn
+from mlops_api.deployments.schemas import DeploymentIn, DeploymentStatusIn, ReleaseDeploymentIn, SmokeQuestion
 from mlops_api.errors import Conflict, NotFound
 from mlops_api.outbox.service import enqueue
 from mlops_api.registry.service import RegistryReader, metadata_of
+from mlops_api.runs import result_uris, samples
+from mlops_api.runs.service import get_run, results
 from mlops_contracts.events import DeploymentEventDetail, DeploymentEventType
 
 APPROVED = "Approved"
@@ -233,3 +235,33 @@ async def of_model(session: AsyncSession, model_name: str, limit: int) -> list[D
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())
+
+
+async def smoke_questions(
+    session: AsyncSession, settings: Any, run_id: int | None, count: int
+) -> list[SmokeQuestion]:
+    """The first `count` questions of the run's evaluation samples (the file the evaluation wrote
+    under the run's prefix); none when the run has no readable samples."""
+    if run_id is None:
+        return []
+    try:
+        run = await get_run(session, run_id)
+    except NotFound:  # a package registered from another platform's run
+        return []
+    evaluation = next((r for r in await results(session, run_id) if r.stage == "evaluation"), None)
+    await session.commit()  # done with the database before reading S3
+    metrics = evaluation.metrics if evaluation else None
+    uri = (metrics or {}).get("samples_uri")
+    bucket = settings.model_outputs_bucket
+    if not isinstance(uri, str) or not result_uris.under_run_prefix(
+        uri, bucket=bucket, model_name=run.model_name, run_id=run_id
+    ):  # as GET /runs/{id}/samples: only the file under the run's own prefix
+        return []
+    read = await samples.samples(metrics, region=settings.aws_region, limit=count)
+    return [
+        SmokeQuestion(
+            question=str(item["question"]), contexts=[str(c) for c in item.get("contexts") or []][:8]
+        )
+        for item in read.items
+        if item.get("question")
+    ][:count]

@@ -1,0 +1,1 @@
+"""The deployer: serves an approved registry package (issue #20), locally or on SageMaker."""

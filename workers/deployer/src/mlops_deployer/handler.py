@@ -1,0 +1,61 @@
+"""Entrypoint: the deployments queue's consumer (a Lambda in production, the local runner here).
+SERVING_BACKEND=sagemaker|local chooses the backend (docs/decisions/0004-ports-and-adapters.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mlops_contracts.api_client import ApiClient
+from mlops_contracts.logs import configure_lambda_logging, log_context
+from mlops_contracts.task_tokens import TaskToken, TokenDead
+from mlops_deployer.deploy import DeployFailed, deploy_local
+from mlops_deployer.messages import DeployTask
+from mlops_deployer.settings import get_settings
+
+configure_lambda_logging()
+log = logging.getLogger(__name__)
+processor = BatchProcessor(event_type=EventType.SQS)
+get_settings()  # at cold start: a bad value stops the process here, naming the variable
+
+
+def run_task(task: DeployTask, api: ApiClient) -> None:
+    settings = get_settings()
+    token = TaskToken(task.task_token)
+
+    def beat() -> None:
+        token.heartbeat()
+
+    try:
+        if settings.serving_backend == "local":
+            outcome = deploy_local(api, task, settings, beat)
+        else:
+            from mlops_deployer.sagemaker import deploy_sagemaker
+
+            outcome = deploy_sagemaker(api, task, settings, beat)
+    except DeployFailed as exc:
+        log.warning("deployment failed: %s", exc.reason)
+        token.fail(exc.error, exc.reason)
+        return
+    except TokenDead as exc:
+        log.warning("the workflow no longer waits: %s", exc)
+        return
+    token.succeed(outcome.model_dump())
+
+
+def record_handler(record: SQSRecord) -> None:
+    task = DeployTask.model_validate(json.loads(record.body))
+    with log_context(run_id=task.run_id), ApiClient.from_env("deployer") as api:
+        log.info("deploy task", extra={"backend": get_settings().serving_backend, "mode": task.mode})
+        run_task(task, api)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

@@ -97,6 +97,7 @@ def test_a_stale_key_file_is_replaced(migrated_database_url: str, tmp_path: Path
 def test_the_services_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JUDGE", raising=False)
     monkeypatch.delenv("DASHBOARD_URL", raising=False)
+    monkeypatch.delenv("EVALUATION_BACKEND", raising=False)
     monkeypatch.setenv("TRAINING_BACKEND", "sagemaker")  # what the developer set wins
     env = _service_environment(
         url="postgresql://db",
@@ -115,6 +116,7 @@ def test_the_services_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["DASHBOARD_URL"] == "http://127.0.0.1:18501"
     assert env["JUDGE"] == "local"
     assert env["TRAINING_BACKEND"] == "sagemaker"
+    assert env["EVALUATION_BACKEND"] == "local"  # the evaluation job's entrypoint, as a subprocess
     assert env["APPROVAL_SIGNING_SECRET_ID"] == "mlops/approval-signing-key"
     assert env["STATE_MACHINE_ARN"] == "arn:sm"
     assert env["DATABASE_URL"] == "postgresql://db"

@@ -391,6 +391,8 @@ def _service_environment(
         "DASHBOARD_URL": f"http://127.0.0.1:{ports.ui}",
         "APPROVAL_SIGNING_SECRET_ID": APPROVAL_SIGNING_SECRET_ID,
         "TRAINING_BACKEND": "local",
+        # the evaluation job's container entrypoint as a subprocess, as on SageMaker (mlops_evaluation.job)
+        "EVALUATION_BACKEND": "local",
         "JUDGE": "local",
         "LOG_FORMAT": "text",
     }

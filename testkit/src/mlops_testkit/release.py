@@ -226,6 +226,7 @@ def start_runner(
         **worker_key_environment({role: keys[role] for role in WORKER_ROLES}),
         "DASHBOARD_URL": "http://127.0.0.1:8501",
         "TRAINING_BACKEND": "local",
+        "EVALUATION_BACKEND": "local",  # the evaluation job's container entrypoint, as make dev runs it
         "JUDGE": "local",
         "LOG_FORMAT": "text",
     }

@@ -417,3 +417,88 @@ def test_heartbeats_keep_a_long_evaluation_alive(
     else:
         assert outcome == "token_closed"
         assert (described["status"], described["error"]) == ("FAILED", "States.Timeout")
+
+
+# --- EVALUATION_BACKEND (docs/decisions/0020-evaluation-as-a-processing-job.md) ------------------
+
+
+def test_evaluation_through_the_job_entrypoint(
+    release: Release,
+    run: dict[str, Any],
+    artifact_uri: str,
+    tiny_model: Path,
+    clients: Clients,
+    worker_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EVALUATION_BACKEND=local (make dev's and make demo's): the handler runs the container
+    entrypoint `python -m mlops_evaluation job` as a subprocess in a SageMaker Processing layout; the
+    job evaluates, publishes and answers the token itself."""
+    monkeypatch.setenv("EVALUATION_BACKEND", "local")
+    execution = release.start(**task_input(run, tiny_model, artifact_uri))
+    message = release.receive()
+
+    assert handler(release.lambda_event(message), None) == {"batchItemFailures": []}
+    # done, as Lambda's event-source mapping deletes it (the job outlasts the visibility timeout)
+    aws_client("sqs").delete_message(QueueUrl=release.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    described = release.result(execution)
+    assert described["status"] == "SUCCEEDED", described
+    answer = json.loads(described["output"])["evaluation"]
+    result = evaluation_result(clients, run["id"])
+    assert result["ml_score"] == answer["ml_score"]
+    assert result["metrics"]["execution_arn"] == execution
+    assert result["metrics"]["samples"] == 4
+    assert result["metrics"]["judge"]["kind"] == "local"
+
+
+def test_a_job_that_dies_before_answering_fails_the_task(
+    release: Release,
+    run: dict[str, Any],
+    artifact_uri: str,
+    tiny_model: Path,
+    worker_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job killed before it answers (out of memory: exit 137) fails the task with the job's log,
+    not the workflow's timeout; the message is done."""
+    import shlex
+    import sys
+
+    monkeypatch.setenv("EVALUATION_BACKEND", "local")
+    died = "import sys; print('CUDA out of memory'); sys.exit(137)"
+    monkeypatch.setenv("EVALUATION_JOB_ENTRYPOINT", shlex.join([sys.executable, "-c", died]))
+    execution = release.start(**task_input(run, tiny_model, artifact_uri))
+
+    assert handler(release.lambda_event(release.receive()), None) == {"batchItemFailures": []}
+
+    described = release.result(execution)
+    assert (described["status"], described["error"]) == ("FAILED", "Evaluation.JobFailed")
+    assert "exited with code 137" in described["cause"]
+    assert "CUDA out of memory" in described["cause"]
+
+
+def test_lambda_backend_refuses_a_model_too_large_for_it(
+    release: Release,
+    run: dict[str, Any],
+    artifact_uri: str,
+    tiny_model: Path,
+    worker_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Mistral-7B-shaped candidate is ~27 GiB in fp32: more than a 10 GB Lambda holds. The task
+    fails at once naming the need, the function's memory and the backend that fits."""
+    monkeypatch.setenv("EVALUATION_BACKEND", "lambda")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "10240")
+    task = task_input(run, tiny_model, artifact_uri, model_id="mistralai/Mistral-7B-v0.1")
+    execution = release.start(**task)
+    started = time.monotonic()
+
+    assert handler(release.lambda_event(release.receive()), None) == {"batchItemFailures": []}
+
+    assert time.monotonic() - started < 5  # refused before any download or load
+    described = release.result(execution)
+    assert (described["status"], described["error"]) == ("FAILED", "Evaluation.ModelTooLarge")
+    assert "mistralai/Mistral-7B-v0.1 needs about 28." in described["cause"]
+    assert "the evaluation function has 10.0 GiB" in described["cause"]
+    assert "EVALUATION_BACKEND=sagemaker" in described["cause"]

@@ -4,6 +4,10 @@ image's runner (`python -m mlops_sqs_runtime.runner --mapping evaluation`), on F
 run [--message JSON | --message-file PATH]
                                    one task (default: the EVALUATION_TASK environment variable,
                                    e.g. from an ECS RunTask override)
+job [--root DIR] [--message-file PATH]
+                                   the evaluation job (a SageMaker Processing job's container, or
+                                   EVALUATION_BACKEND=local's subprocess): the task from
+                                   DIR/input/task/task.json (default /opt/ml/processing)
 score --dataset PATH --model-id ID [--artifact URI] [--threshold X]
                                    evaluate without a workflow: print the summary JSON (no token,
                                    no API, no S3 rows)
@@ -30,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--message", help="the task as JSON")
     source.add_argument("--message-file", type=Path)
 
+    job = commands.add_parser("job", help="the evaluation job's entrypoint (SageMaker Processing layout)")
+    job.add_argument("--root", type=Path, default=None, help="default: /opt/ml/processing")
+    job.add_argument("--message-file", type=Path, default=None, help="default: /opt/ml/output/message")
+
     score = commands.add_parser("score", help="evaluate a model on a dataset and print the summary")
     score.add_argument("--dataset", required=True, help="eval JSONL: local path or s3:// URI")
     score.add_argument("--model-id", required=True, help="base model: hub id, local dir or s3:// URI")
@@ -54,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         result = process_message(body)
         print(json.dumps({"result": result}))
         return 0
+    if args.command == "job":
+        from mlops_contracts.logs import configure_logging
+        from mlops_evaluation.job import MESSAGE_FILE, PROCESSING_ROOT, run_job
+
+        configure_logging()
+        return run_job(args.root or PROCESSING_ROOT, args.message_file or MESSAGE_FILE)
     from mlops_evaluation.messages import EvaluationTask
     from mlops_evaluation.worker import evaluate
 

@@ -1,4 +1,9 @@
-"""The Lambda entrypoint: an SQS batch of evaluation tasks, with partial batch failures.
+"""The evaluation queue's consumer (a Lambda, or the image's runner): an SQS batch of evaluation
+tasks, with partial batch failures. EVALUATION_BACKEND chooses where each task runs
+(docs/decisions/0020-evaluation-as-a-processing-job.md): `sagemaker` starts a Processing job on a GPU
+and returns (the job answers the token, its state-change event fails it if the job dies first);
+`local` runs the same job entrypoint as a subprocess and waits; `lambda` evaluates in this process,
+refusing a model whose weights do not fit the function's memory.
 
 A record succeeds once its task token is answered (or found closed); it fails - and SQS redelivers
 it, then moves it to the DLQ - only when no answer could be sent. A message that is not a valid task
@@ -17,7 +22,9 @@ from pydantic import ValidationError
 
 from mlops_contracts.logs import configure_lambda_logging, log_context
 from mlops_contracts.task_tokens import TaskToken, TokenDead
+from mlops_evaluation.lambda_fit import require_lambda_fit
 from mlops_evaluation.messages import InvalidMessage, parse_task
+from mlops_evaluation.mlscore import EvaluationError
 from mlops_evaluation.settings import EvaluationSettings, get_settings
 from mlops_evaluation.worker import TaskResult, process_task
 
@@ -25,7 +32,7 @@ configure_lambda_logging()
 log = logging.getLogger(__name__)
 
 
-def _fail(task_token: str, error: str, reason: str) -> TaskResult:
+def answer_failure(task_token: str, error: str, reason: str) -> TaskResult:
     try:
         TaskToken(task_token).fail(error, reason)
     except TokenDead as exc:
@@ -44,14 +51,29 @@ def process_message(body: str, settings: EvaluationSettings | None = None) -> Ta
             log.error("unanswerable message (no task token): %s", exc.reason)
             raise
         log.error("invalid evaluation task: %s", exc.reason)
-        return _fail(exc.task_token, "Evaluation.InvalidMessage", exc.reason)
+        return answer_failure(exc.task_token, "Evaluation.InvalidMessage", exc.reason)
     with log_context(run_id=task.run_id, execution_arn=task.execution_arn, model_name=task.model_name):
         if settings is None:
             try:
                 settings = get_settings()
             except ValidationError as exc:
                 log.error("invalid worker settings: %s", exc)
-                return _fail(task.task_token, "Evaluation.Misconfigured", f"invalid worker settings: {exc}")
+                return answer_failure(
+                    task.task_token, "Evaluation.Misconfigured", f"invalid worker settings: {exc}"
+                )
+        if settings.evaluation_backend == "sagemaker":
+            from mlops_evaluation.dispatch.sagemaker import dispatch_sagemaker
+
+            return dispatch_sagemaker(task, settings)
+        if settings.evaluation_backend == "local":
+            from mlops_evaluation.dispatch.local import dispatch_local
+
+            return dispatch_local(task, settings)
+        try:
+            require_lambda_fit(task, settings)
+        except EvaluationError as exc:
+            log.error("%s", exc.reason)
+            return answer_failure(task.task_token, exc.code, exc.reason)
         return process_task(task, settings)
 
 
@@ -65,3 +87,12 @@ def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+def completion_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge rule target for "SageMaker Processing Job State Change" (EVALUATION_BACKEND=sagemaker)."""
+    from mlops_evaluation.dispatch.sagemaker import handle_state_change
+
+    outcome = handle_state_change(event)
+    log.info("evaluation job state", extra={"job": event["detail"]["ProcessingJobName"], "outcome": outcome})
+    return {"outcome": outcome}

@@ -20,7 +20,36 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
+BACKENDS = ("local", "lambda", "sagemaker")
+
+
 class EvaluationSettings(PlatformSettings):
+    # -- where the evaluation runs (docs/decisions/0020-evaluation-as-a-processing-job.md) -----------
+    evaluation_backend: Literal["local", "lambda", "sagemaker"] = Field(
+        default="lambda",
+        validation_alias="EVALUATION_BACKEND",
+        description="sagemaker: a SageMaker Processing job on a GPU runs the image's `job` entrypoint; "
+        "local: the same entrypoint as a subprocess in a SageMaker-style folder; lambda: in this process "
+        "(small models only: a model whose weights do not fit the function's memory is refused)",
+    )
+    lambda_memory_mb: int = Field(
+        default=10240,
+        ge=128,
+        validation_alias="AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        description="the function's memory (Lambda sets it): what EVALUATION_BACKEND=lambda sizes models against",
+    )
+    job_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        validation_alias="EVALUATION_JOB_TIMEOUT_SECONDS",
+        description="the evaluation job's MaxRuntimeInSeconds (sagemaker) or the subprocess's limit (local)",
+    )
+    job_entrypoint: str | None = Field(
+        default=None,
+        validation_alias="EVALUATION_JOB_ENTRYPOINT",
+        description="the local backend's command instead of `python -m mlops_evaluation job` (shell words)",
+    )
+
     # -- judge ---------------------------------------------------------------------------------
     judge: Literal["bedrock", "local"] = Field(
         default="bedrock",

@@ -213,7 +213,7 @@ def publish(outcome: Outcome, settings: EvaluationSettings) -> None:
     )
 
 
-TaskResult = Literal["passed", "below_threshold", "failed", "token_closed"]
+TaskResult = Literal["passed", "below_threshold", "failed", "token_closed", "dispatched"]
 
 
 def process_task(

@@ -34,6 +34,7 @@ declare -A dockerfiles=(
     [approval]=workers/approval/Dockerfile
     [projector]=workers/projector/Dockerfile
 )
+    [deployer]=workers/deployer/Dockerfile
 
 command -v terraform >/dev/null || die "terraform is not installed (>= 1.10 is needed)"
 command -v aws >/dev/null || die "the AWS CLI (v2) is not installed: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"

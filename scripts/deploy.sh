@@ -29,12 +29,13 @@ config="$root/terraform/envs/$env_name"
 declare -A dockerfiles=(
     [api]=services/api/Dockerfile
     [ui]=services/ui/Dockerfile
+    [serving]=services/serving/Dockerfile
     [training]=workers/training/Dockerfile
     [evaluation]=workers/evaluation/Dockerfile
     [approval]=workers/approval/Dockerfile
     [projector]=workers/projector/Dockerfile
-)
     [deployer]=workers/deployer/Dockerfile
+)
 
 command -v terraform >/dev/null || die "terraform is not installed (>= 1.10 is needed)"
 command -v aws >/dev/null || die "the AWS CLI (v2) is not installed: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"

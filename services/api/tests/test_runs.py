@@ -8,11 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from pydantic import ValidationError
 
-from mlops_api.config import Settings
-from mlops_api.errors import Unprocessable
-from mlops_api.runs import model_source
 from mlops_api.runs.schemas import RunOut, RunPage
 from mlops_contracts.status import RunStatus
 from mlops_testkit.api import BUCKET, OUTPUTS_BUCKET, Clients, run_body
@@ -377,16 +373,3 @@ def test_a_model_in_a_bucket_the_jobs_cannot_read_is_refused_listing_the_readabl
         "SELECT count(*) FROM pipeline_runs WHERE model_id LIKE %s", ("%someone-elses%",)
     ).fetchone()
     assert row == (0,)
-
-
-def test_model_source_buckets_adds_readable_buckets() -> None:
-    settings = Settings(
-        DATASETS_BUCKET="data", MODEL_OUTPUTS_BUCKET="outputs", MODEL_SOURCE_BUCKETS="team-models,outputs"
-    )
-    assert settings.readable_model_buckets == ("data", "outputs", "team-models")
-    model_source.require_readable("s3://team-models/llama/", settings.readable_model_buckets)
-    model_source.require_readable("mistralai/Mistral-7B-v0.1", settings.readable_model_buckets)
-    with pytest.raises(Unprocessable, match="readable buckets: data, outputs, team-models"):
-        model_source.require_readable("s3://other/llama/", settings.readable_model_buckets)
-    with pytest.raises(ValidationError, match="MODEL_SOURCE_BUCKETS"):
-        Settings(MODEL_SOURCE_BUCKETS="Team_Models")

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import uvicorn
-from mlops_serving.app import ServingEngine, create_app
-from mlops_serving.settings import ServingSettings
 
 from mlops_contracts.prompts import DEFAULT_PROMPT_TEMPLATE
+from mlops_serving.app import ServingEngine, create_app
+from mlops_serving.settings import ServingSettings
 
 QUESTIONS = [
     ("What does the platform store runs in?", "Runs are stored in PostgreSQL."),

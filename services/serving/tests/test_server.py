@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from mlops_serving.app import create_app
-from mlops_serving.settings import ServingSettings
 
 from mlops_contracts.prompts import PromptFormat
+from mlops_serving.app import create_app
+from mlops_serving.settings import ServingSettings
 
 pytestmark = pytest.mark.integration  # a real server on a port, the tiny model on the CPU
 

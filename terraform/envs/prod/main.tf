@@ -45,7 +45,7 @@ locals {
   # Buckets of base models the jobs may read besides the platform's own (POST /runs refuses others).
   model_source_arns = [for b in var.model_source_buckets : "${local.arn}:s3:::${b}"]
 
-  images       = ["api", "ui", "training", "evaluation", "approval", "projector"]
+  images       = ["api", "ui", "serving", "training", "evaluation", "approval", "projector", "deployer"]
   registry     = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
   image_uri    = { for image in local.images : image => "${local.registry}/${var.name}-${image}:${var.image_tag}" }
   ecr_arn      = { for image in local.images : image => "${local.arn}:ecr:${local.region_acc}:repository/${var.name}-${image}" }
@@ -62,8 +62,9 @@ locals {
 module "platform_core" {
   source = "../../modules/platform_core"
 
-  name            = var.name
-  inference_image = var.inference_image
+  name = var.name
+  # the serving image of this commit (services/serving) unless another inference image is given
+  inference_image = coalesce(var.inference_image, local.image_uri["serving"])
   # CloudWatch alarms publish to the alarm topic, which this key encrypts (modules/observability).
   kms_additional_service_principals = ["cloudwatch.amazonaws.com"]
   secrets = {
@@ -75,6 +76,7 @@ module "platform_core" {
     evaluator-api-key       = { description = "The evaluation worker's API key (role evaluator: evaluation results)" }
     approval-worker-api-key = { description = "The approval worker's API key (role approval-worker: approval requests)" }
     trainer-api-key         = { description = "The training completion handler's API key (role trainer: the training result)" }
+    deployer-api-key        = { description = "The deployer's API key (role deployer: a deployment's record, smoke questions and status)" }
     # gated and private base models (e.g. mistralai/Mistral-7B-v0.1): the jobs read it by its id
     hf-token = { description = "Hugging Face token (read access) of gated and private base models, read by the training jobs when they start" }
   }

@@ -114,6 +114,39 @@ variable "training_instance_type" {
   default     = "ml.g5.2xlarge"
 }
 
+variable "serving_instance_type" {
+  description = "Instance type of the model endpoints the deployer creates (a GPU type of mlops_contracts.gpu_sizing's table). An endpoint is always on: see the README's cost table."
+  type        = string
+  default     = "ml.g5.xlarge"
+
+  validation {
+    condition     = can(regex("^ml\\.(g4dn|g5|g6|g6e|p3|p3dn|p4d|p4de|p5|p5e|p5en)\\.[0-9]*x?large$", var.serving_instance_type))
+    error_message = "serving_instance_type must be a SageMaker GPU instance type (ml.g5.xlarge, ml.g6e.2xlarge, ...)."
+  }
+}
+
+variable "serving_instance_count" {
+  description = "Instances behind each model endpoint (its minimum: the endpoint never scales below it)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.serving_instance_count >= 1 && var.serving_instance_count <= 10
+    error_message = "serving_instance_count must be between 1 and 10."
+  }
+}
+
+variable "serving_canary_percent" {
+  description = "Share of an endpoint's capacity the new model gets first in a blue/green deployment (the canary), before the full shift."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.serving_canary_percent >= 1 && var.serving_canary_percent <= 50
+    error_message = "serving_canary_percent must be between 1 and 50."
+  }
+}
+
 variable "training_use_spot" {
   description = "Managed Spot training (about 70% cheaper; jobs may wait for capacity)."
   type        = bool
@@ -133,8 +166,9 @@ variable "approval_timeout_seconds" {
 }
 
 variable "inference_image" {
-  description = "Inference container image registered with each candidate model package."
+  description = "Inference container image registered with each candidate model package; empty = the platform's serving image (services/serving) of this deploy's image_tag."
   type        = string
+  default     = ""
 }
 
 variable "domain_name" {

@@ -3,7 +3,9 @@
 The layout is the training job's (mlops_training.artifacts): `metadata.json` (base model, prompt
 format), `adapter/` (the LoRA adapter and the tokenizer) and, when the run merged its weights,
 `merged/`. Merged weights are served as they are; an adapter needs its base model, named by the
-metadata or by SERVING_BASE_MODEL (a directory baked into the model data, or a hub id).
+metadata or by SERVING_BASE_MODEL / HF_MODEL_ID (a directory baked into the model data, or a hub
+id). A package without model data (an eval_only candidate: the base model itself) serves the base
+model alone, prompted with the training worker's QA template.
 """
 
 from __future__ import annotations
@@ -66,8 +68,14 @@ def _base_weights(metadata: dict[str, Any], override: str) -> str:
 
 
 def locate(model_dir: Path, *, base_model: str = "") -> ServedModel:
-    if not model_dir.is_dir():
-        raise ArtifactError(f"the model directory {model_dir} does not exist")
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        if base_model:  # no model data: the base model is the candidate
+            weights = _base_weights({}, base_model)
+            return ServedModel(weights=weights, tokenizer=weights)
+        raise ArtifactError(
+            f"the model directory {model_dir} is missing or empty and no base model is named "
+            "(SERVING_BASE_MODEL or HF_MODEL_ID)"
+        )
     metadata = _read_metadata(model_dir)
     merged = model_dir / MERGED_DIR
     if (merged / "config.json").exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,9 +13,11 @@ class ServingSettings(BaseSettings):
 
     # SageMaker extracts the package's ModelDataUrl (model.tar.gz) here
     model_dir: Path = Path("/opt/ml/model")
-    # where the base weights come from when the artifact holds an adapter only: a local directory
-    # or a hub id; empty = the base model the artifact's metadata names
-    base_model: str = ""
+    # where the base weights come from when the artifact holds an adapter only (a local directory
+    # or a hub id; empty = the base model the artifact's metadata names), and the whole model of a
+    # package without model data (an eval_only candidate). HF_MODEL_ID is what the release
+    # workflow's CreateModelPackage puts in the container's environment.
+    base_model: str = Field(default="", validation_alias=AliasChoices("SERVING_BASE_MODEL", "HF_MODEL_ID"))
     host: str = "0.0.0.0"  # noqa: S104 - inside the container, behind SageMaker's endpoint
     # SageMaker's inference contract: the container answers on 8080
     port: int = Field(default=8080, ge=1, le=65535)

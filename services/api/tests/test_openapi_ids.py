@@ -45,10 +45,16 @@ RUN_SCHEMAS = [
     "ClaimIn",
     "ClaimOut",
     "SamplesOut",
+    "DatasetOut",
+    "DatasetList",
+    "ModelGroupOut",
+    "ModelGroupList",
+    "ModelVersionOut",
+    "ModelVersionList",
 ]
 
 
-def test_the_run_schemas_describe_every_field_with_an_example(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_run_dataset_and_model_schemas_describe_every_field_with_an_example(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://user:secret@localhost:5432/mlops")
     components = create_app().openapi()["components"]["schemas"]
     undocumented = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -40,6 +41,22 @@ def _date_time_text(value: Any) -> Any:
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
 Timestamp = Annotated[datetime, BeforeValidator(_date_time_text)]
 Text = Annotated[str, AfterValidator(_json_safe)]
+
+
+def documented(table: dict[str, tuple[str, Any]]) -> Callable[[dict[str, Any]], None]:
+    """A `json_schema_extra` that gives every property named in `table` (name -> (description,
+    example)) a description and an example, unless the field sets its own (#22: every field of the
+    public schemas says what it is and shows a value)."""
+
+    def fill(schema: dict[str, Any]) -> None:
+        for name, prop in schema.get("properties", {}).items():
+            if name in table:
+                description, example = table[name]
+                prop.setdefault("description", description)
+                if "examples" not in prop and "example" not in prop:
+                    prop["examples"] = [example]
+
+    return fill
 
 
 class ErrorResponse(BaseModel):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_api.schemas import documented
+
 FIELD_DOCS: dict[str, tuple[str, Any]] = {
     # hyperparameters
     "epochs": ("Passes over the train dataset", 3),
@@ -77,12 +79,5 @@ FIELD_DOCS: dict[str, tuple[str, Any]] = {
 }
 
 
-def fill(schema: dict[str, Any]) -> None:
-    """`json_schema_extra` of the run models: a description and an example for every property."""
-    for name, prop in schema.get("properties", {}).items():
-        if name not in FIELD_DOCS:
-            continue
-        description, example = FIELD_DOCS[name]
-        prop.setdefault("description", description)
-        if "examples" not in prop and "example" not in prop:
-            prop["examples"] = [example]
+# `json_schema_extra` of the run models
+fill = documented(FIELD_DOCS)

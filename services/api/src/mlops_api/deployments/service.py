@@ -204,7 +204,9 @@ async def report(
         for other in await _active(session, deployment.model_name):
             if other.id != deployment.id and other.status == DeploymentStatus.IN_SERVICE:
                 _move(session, other, DeploymentStatus.RETIRED, f"replaced by deployment {deployment.id}")
-    _move(session, deployment, wanted, body.reason)
+    # in service without a word of its own keeps the request's reason (why a rollback was asked for)
+    kept = deployment.reason if wanted is DeploymentStatus.IN_SERVICE else None
+    _move(session, deployment, wanted, body.reason or kept)
     await session.commit()
     await session.refresh(deployment)
     return deployment, True

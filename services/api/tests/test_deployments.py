@@ -94,6 +94,7 @@ def test_deploy_report_replace_and_retire(clients: Clients, aws: AwsFixture, cle
         (first["id"], "retired"),
     ]
     assert listing["items"][1]["reason"] == f"replaced by deployment {second['id']}"
+    assert listing["items"][0]["reason"] == "v3 answers worse"  # why it was rolled back stays
     assert listing["serving"]["id"] == second["id"]
 
     with clients.as_("operator") as op:

@@ -125,6 +125,33 @@ def fetch_candidate(model_id: str, artifact_uri: str | None, work_dir: Path) -> 
     return locate_candidate(extracted, base)
 
 
+def trained_with_qlora(files: CandidateFiles) -> bool:
+    runtime = files.metadata.get("runtime")
+    return isinstance(runtime, dict) and bool(runtime.get("qlora"))
+
+
+def four_bit_config(files: CandidateFiles, device: str, dtype: Any) -> Any:
+    """bitsandbytes' NF4 config for a candidate trained with QLoRA on a CUDA device (the training
+    worker's `metadata.runtime.qlora`); None otherwise. Without bitsandbytes (not in the evaluation
+    image's lock yet) the 16-bit base is used: the adapter was trained against the dequantised
+    weights, so answers differ slightly from the trained model's."""
+    if not (trained_with_qlora(files) and device.startswith("cuda")):
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        log.warning("the candidate was trained with QLoRA but bitsandbytes is not installed: 16-bit base")
+        return None
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+    )
+
+
 class Candidate:
     """The loaded model and tokenizer; `generate` answers prompts in batches."""
 
@@ -137,14 +164,26 @@ class Candidate:
         dtype = torch.float32
         if self.device.startswith("cuda"):
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        quantization = four_bit_config(files, self.device, dtype)
         try:
             tokenizer = AutoTokenizer.from_pretrained(files.tokenizer_dir or files.base_model)
-            model: Any = AutoModelForCausalLM.from_pretrained(files.base_model, dtype=dtype)
+            if quantization is not None:
+                # a QLoRA run is evaluated as it was trained: NF4 base weights, the adapter on top
+                # (merging into 4-bit weights would round the adapter away)
+                model: Any = AutoModelForCausalLM.from_pretrained(
+                    files.base_model,
+                    dtype=dtype,
+                    quantization_config=quantization,
+                    device_map={"": self.device},
+                )
+            else:
+                model = AutoModelForCausalLM.from_pretrained(files.base_model, dtype=dtype)
             if files.adapter_dir is not None:
                 from peft import PeftModel
 
                 model = PeftModel.from_pretrained(model, str(files.adapter_dir))
-                model = model.merge_and_unload()
+                if quantization is None:
+                    model = model.merge_and_unload()
         except Exception as exc:
             raise CandidateError(
                 f"cannot load the candidate (base {files.base_model}, adapter {files.adapter_dir}): {exc}"
@@ -153,7 +192,13 @@ class Candidate:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # decoder-only: generated tokens follow the prompt directly
         self.tokenizer = tokenizer
-        self.model = model.to(self.device).eval()
+        self.model = (model if quantization is not None else model.to(self.device)).eval()
+        log.info(
+            "candidate loaded on %s in %s%s",
+            self.device,
+            str(dtype).removeprefix("torch."),
+            " with 4-bit NF4 base weights" if quantization is not None else "",
+        )
 
     def _clip(self, ids: list[int], limit: int) -> list[int]:
         if len(ids) <= limit:

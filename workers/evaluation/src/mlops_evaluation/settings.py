@@ -125,6 +125,12 @@ class EvaluationSettings(PlatformSettings):
         validation_alias="INFERENCE_DEVICE",
         description="cuda, cpu...; default: cuda when present",
     )
+    inference_engine: Literal["auto", "transformers", "vllm"] = Field(
+        default="auto",
+        validation_alias="INFERENCE_ENGINE",
+        description="auto: vLLM when installed on a CUDA GPU of compute capability 8.0+ (untested here), "
+        "else transformers' batched generate",
+    )
     work_dir: Path = Field(
         default=Path(tempfile.gettempdir()) / "mlops-evaluation", validation_alias="WORK_DIR"
     )

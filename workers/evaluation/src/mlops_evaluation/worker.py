@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from mlops_contracts.task_tokens import HeartbeatThread, TaskToken, TokenDead
 from mlops_evaluation import reporting
-from mlops_evaluation.candidate import Candidate, fetch_candidate
+from mlops_evaluation.candidate import fetch_candidate
 from mlops_evaluation.dataset import load_eval_dataset
 from mlops_evaluation.engine import Sample, SampleResult, fit_concurrency, score_samples
 from mlops_evaluation.judges import Judge, build_judge
@@ -27,6 +27,7 @@ from mlops_evaluation.judges.availability import require_judge_models
 from mlops_evaluation.messages import EvaluationTask
 from mlops_evaluation.mlscore import EvaluationError, Verdict, decide
 from mlops_evaluation.settings import EvaluationSettings
+from mlops_evaluation.vllm_engine import load_candidate
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def evaluate(
         # is set aside until then, so the collection walks only what the candidate allocated.
         gc.freeze()
         try:
-            candidate = Candidate(files, device=settings.device)
+            candidate = load_candidate(files, device=settings.device, engine=settings.inference_engine)
             prompts = candidate.prompt_ids([r.question for r in rows], [r.contexts for r in rows])
             answers = candidate.generate(
                 prompts,

@@ -45,6 +45,14 @@ def test_finetune_pass_then_approve(release: Release) -> None:
     assert "run.training_done" in [e["event_type"] for e in run["timeline"]]
     assert all(e["execution_arn"] == run["execution_arn"] for e in run["timeline"][1:] if e["execution_arn"])
     assert release.execution(run)["status"] == "SUCCEEDED"
+    # The Deploy stage ran after the verdict (#20): the stand-in training wrote no model data, so
+    # the deployment failed - on the run's timeline and the deployment's record - and the approval stands.
+    deploy_failed = release.wait_for_step(run_id, "run.deployment_failed")
+    assert "Deploy.StartFailed" in deploy_failed["reason"]
+    assert "model data" in deploy_failed["reason"]
+    with release.client("viewer") as viewer:
+        [deployment] = viewer.get(f"/models/{name}/deployments").json()["items"]
+    assert (deployment["status"], deployment["origin"], deployment["run_id"]) == ("failed", "release", run_id)
 
     package = release.package(name)
     assert package["ModelApprovalStatus"] == "Approved"
@@ -282,7 +290,7 @@ def test_run_created_delivered_again_starts_no_second_workflow(release: Release)
             assert "StartTraining" in entered
         else:
             assert execution["status"] == "SUCCEEDED"
-            assert entered == ["Init", "ClaimRun", "OwnsTheRun", "DuplicateExecution"]
+            assert entered == ["Route", "Init", "ClaimRun", "OwnsTheRun", "DuplicateExecution"]
     # one candidate, one verdict, one timeline: nothing from the duplicates
     sm = release.stack.client("sagemaker")
     assert len(sm.list_model_packages(ModelPackageGroupName=name)["ModelPackageSummaryList"]) == 1

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES: dict[str, Any] = json.loads((ROOT / "terraform" / "routing.json").read_text())["rules"]
 RELEASE, PROJECTOR = ("mlops-run-created-release", "mlops-workflow-facts-projector")
 PROGRESS = "mlops-training-progress-projector"
+DEPLOY, RETIRED = ("mlops-deployment-requested-release", "mlops-deployment-retired-deployer")
 
 # (source, detail-type) -> the rules that must match it; every other rule must not.
 CASES: list[tuple[str, str, set[str]]] = [
@@ -25,6 +26,10 @@ CASES: list[tuple[str, str, set[str]]] = [
     ("mlops.api", "run.status_changed", set()),
     ("mlops.api", "run.eval_passed", set()),  # the API's own events never reach the projector
     ("mlops.api", "run.cancelled", set()),
+    # POST /deployments starts the workflow's deploy-only mode; a retired deployment reaches the deployer
+    ("mlops.api", "deployment.requested", {DEPLOY}),
+    ("mlops.api", "deployment.status_changed", {RETIRED}),  # _put: status retired
+    ("mlops.workflow", "deployment.requested", set()),
     ("mlops.other", "run.created", set()),
     ("mlops.workflow", "run.workflow_started", {PROJECTOR}),
     ("mlops.workflow", "run.training_started", {PROJECTOR}),
@@ -84,6 +89,8 @@ def _put(stack: ProvisionedStack, source: str, detail_type: str, run_id: int) ->
             "hyperparameters": {"max_runtime_seconds": 600},
         },
     }
+    if detail_type == "deployment.status_changed":
+        detail["status"] = "retired"
     answer = stack.client("events").put_events(
         Entries=[
             {
@@ -108,7 +115,7 @@ def _arrivals(stack: ProvisionedStack, event_id: str, run_id: int) -> set[tuple[
     executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.env["STATE_MACHINE_ARN"])
     if any(e["name"] == f"run-{run_id}-{event_id}" for e in executions["executions"]):
         arrived.add(("state_machine", "release"))
-    for key in ("CLAIMS", "TRAINING", "EVALUATION", "APPROVAL"):
+    for key in ("CLAIMS", "TRAINING", "EVALUATION", "APPROVAL", "DEPLOYMENTS"):
         # only the event itself counts: the workflow it may start sends tasks of its own there
         if any(b.get("id") == event_id for b in _drain(stack, stack.env[f"{key}_QUEUE_URL"])):
             arrived.add(("queue", key.lower()))

@@ -393,6 +393,8 @@ def _service_environment(
         "TRAINING_BACKEND": "local",
         # the evaluation job's container entrypoint as a subprocess, as on SageMaker (mlops_evaluation.job)
         "EVALUATION_BACKEND": "local",
+        # the deployer serves an approved model with the serving container's entrypoint as a process
+        "SERVING_BACKEND": "local",
         "JUDGE": "local",
         "LOG_FORMAT": "text",
     }

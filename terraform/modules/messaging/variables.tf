@@ -31,6 +31,8 @@ variable "queues" {
     run_events    = { name = "run-events", visibility_timeout_seconds = 60 }
     notifications = { visibility_timeout_seconds = 120 }
     claims        = { visibility_timeout_seconds = 60 }
+    # the deployer waits for a SageMaker endpoint with heartbeats; its Lambda's timeout is below this
+    deployments = { visibility_timeout_seconds = 900 }
   }
 
   validation {

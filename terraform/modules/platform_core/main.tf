@@ -28,7 +28,7 @@ locals {
   kms_key_pattern = "${local.arn}:kms:${local.region_acc}:key/*"
 
   # Names the messaging module gives its queues (`<prefix>-<name>-queue`, its `queues` default).
-  queue_names = { training = "training", evaluation = "eval", approval = "approval", run_events = "run-events", notifications = "notifications", claims = "claims" }
+  queue_names = { training = "training", evaluation = "eval", approval = "approval", run_events = "run-events", notifications = "notifications", claims = "claims", deployments = "deployments" }
   queue_arns  = { for key, name in local.queue_names : key => "${local.arn}:sqs:${local.region_acc}:${var.name}-${name}-queue" }
   dlq_names   = merge({ for key, name in local.queue_names : key => "${var.name}-${name}-dlq" }, { delivery = "${local.event_bus_name}-delivery-dlq" })
 
@@ -117,6 +117,7 @@ module "orchestration" {
     evaluation_queue_url    = module.messaging.queue_urls["evaluation"]
     approval_queue_url      = module.messaging.queue_urls["approval"]
     claims_queue_url        = module.messaging.queue_urls["claims"]
+    deployments_queue_url   = module.messaging.queue_urls["deployments"]
     datasets_bucket         = module.storage.datasets_bucket_name
     model_outputs_bucket    = module.storage.model_outputs_bucket_name
     # the inference image registered with each candidate (SageMaker needs one; the emulator runs none)
@@ -126,9 +127,11 @@ module "orchestration" {
     # the evaluation wait: a free evaluation worker (concurrency is bounded), then one evaluation
     evaluation_timeout_seconds = var.evaluation_queue_wait_seconds + 3600
     approval_timeout_seconds   = var.approval_timeout_seconds
+    # the deploy wait: a SageMaker endpoint's creation or canary update (up to an hour) and the smoke test
+    deploy_timeout_seconds = 7200
   }
   kms_key_arn                    = module.kms.key_arn
-  sqs_queue_arns                 = [for key in ["claims", "training", "evaluation", "approval"] : local.queue_arns[key]]
+  sqs_queue_arns                 = [for key in ["claims", "training", "evaluation", "approval", "deployments"] : local.queue_arns[key]]
   event_bus_arns                 = [local.event_bus_arn]
   sns_topic_arns                 = [local.topic_arn]
   kms_key_arns_for_publishing    = [local.kms_key_pattern]

@@ -59,6 +59,14 @@ def mappings(handlers: dict[str, str], training_timeout: float, evaluation_timeo
                 **common,
                 "function_timeout_seconds": evaluation_timeout,
             },
+            # the real deployer (SERVING_BACKEND=local): an approved run's model data served by
+            # a process (a stand-in training's artifact does not exist: its deployment fails)
+            "deployments": {
+                "handler": handlers.get("deployments", "mlops_deployer.handler:handler"),
+                "queue_url_env": "DEPLOYMENTS_QUEUE_URL",
+                **common,
+                "function_timeout_seconds": 600,
+            },
         }
     }
 
@@ -112,6 +120,16 @@ class Release:
             time.sleep(0.2)
             run = self.run(run_id)
         return run
+
+    def wait_for_step(self, run_id: int, event_type: str, timeout: float = 30) -> dict[str, Any]:
+        """The run's first timeline step of `event_type` (a fact the projector applies, in its time)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            steps = [e for e in self.run(run_id)["timeline"] if e["event_type"] == event_type]
+            if steps or time.monotonic() > deadline:
+                assert steps, f"run {run_id} has no {event_type} step after {timeout} s"
+                return steps[0]
+            time.sleep(0.3)
 
     def execution_tail(self, run: dict[str, Any], events: int = 8) -> str:
         """Where the run's execution stands: its status and last history events (for failures)."""
@@ -227,6 +245,8 @@ def start_runner(
         "DASHBOARD_URL": "http://127.0.0.1:8501",
         "TRAINING_BACKEND": "local",
         "EVALUATION_BACKEND": "local",  # the evaluation job's container entrypoint, as make dev runs it
+        "SERVING_BACKEND": "local",
+        "DEPLOYER_STATE_DIR": str(tmp / "deployments"),
         "JUDGE": "local",
         "LOG_FORMAT": "text",
     }

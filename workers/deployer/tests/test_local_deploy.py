@@ -79,7 +79,13 @@ def local(tmp_path: Path) -> Iterator[LocalServing]:
 
 
 def test_serve_try_roll_back_and_retire(
-    clients: Clients, aws: AwsFixture, clean: None, model_tar: bytes, local: LocalServing, tmp_path: Path
+    clients: Clients,
+    aws: AwsFixture,
+    clean: None,
+    model_tar: bytes,
+    local: LocalServing,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     group = f"served-{uuid.uuid4().hex[:6]}"
     aws_client("sagemaker").create_model_package_group(ModelPackageGroupName=group)
@@ -134,6 +140,17 @@ def test_serve_try_roll_back_and_retire(
     with clients.as_("operator") as op:
         retired = op.delete(f"/deployments/{outcome.deployment_id}")
     assert retired.json()["status"] == "retired"
-    assert local.retire(group, outcome.deployment_id)
+    # The bus's deployment.status_changed (retired) reaches the deployer, which stops the process.
+    [event] = [
+        e
+        for e in aws.drain_events(expect=5)
+        if e["detail-type"] == "deployment.status_changed"
+        and e["detail"]["status"] == "retired"
+        and e["detail"]["deployment_id"] == outcome.deployment_id
+    ]
+    monkeypatch.setenv("DEPLOYER_STATE_DIR", str(tmp_path / "deployments"))
+    from mlops_deployer.handler import retire
+
+    assert retire(event) == "stopped"
     assert not pid_alive(first.pid)
     assert local.serving(group) is None

@@ -3,9 +3,12 @@ local serving process."""
 
 from __future__ import annotations
 
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_contracts.aws import aws_client
 from mlops_contracts.safe_files import extract_tar
@@ -31,6 +34,14 @@ def extract_model(url: str, destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="deploy-") as tmp:
         archive = Path(tmp) / "model.tar.gz"
-        aws_client("s3").download_file(bucket, key, str(archive))
-        extract_tar(archive, destination)
+        try:
+            aws_client("s3").download_file(bucket, key, str(archive))
+        except (ClientError, BotoCoreError) as exc:
+            raise PackageNotDeployable(f"the package's model data {url} cannot be read: {exc}") from exc
+        try:
+            extract_tar(archive, destination)
+        except (tarfile.TarError, OSError, ValueError) as exc:  # ValueError: an unsafe member path
+            raise PackageNotDeployable(
+                f"the package's model data {url} is not a model.tar.gz: {exc}"
+            ) from exc
     return destination

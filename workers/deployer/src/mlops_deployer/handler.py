@@ -14,6 +14,7 @@ from mlops_contracts.api_client import ApiClient
 from mlops_contracts.logs import configure_lambda_logging, log_context
 from mlops_contracts.task_tokens import TaskToken, TokenDead
 from mlops_deployer.deploy import DeployFailed, deploy_local
+from mlops_deployer.local import LocalServing
 from mlops_deployer.messages import DeployTask
 from mlops_deployer.settings import get_settings
 
@@ -47,8 +48,30 @@ def run_task(task: DeployTask, api: ApiClient) -> None:
     token.succeed(outcome.model_dump())
 
 
+def retire(event: dict[str, Any]) -> str:
+    """A deployment the API retired (DELETE /deployments/{id}; the bus's deployment.status_changed
+    with status retired): what serves it stops. One replaced by a newer deployment was stopped
+    when that one took over: nothing to do."""
+    detail = event["detail"]
+    settings = get_settings()
+    endpoint, deployment_id = str(detail["endpoint_name"]), int(detail["deployment_id"])
+    if settings.serving_backend == "local":
+        stopped = LocalServing(settings.state_dir, settings.serving_command).retire(endpoint, deployment_id)
+    else:
+        from mlops_deployer.sagemaker import delete_if_serving
+
+        stopped = delete_if_serving(endpoint, deployment_id)
+    log.info("deployment %s retired: %s", deployment_id, "stopped" if stopped else "nothing served it")
+    return "stopped" if stopped else "nothing"
+
+
 def record_handler(record: SQSRecord) -> None:
-    task = DeployTask.model_validate(json.loads(record.body))
+    body = json.loads(record.body)
+    if "detail-type" in body:  # an event of the bus, not a workflow task
+        if body["detail-type"] == "deployment.status_changed" and body["detail"].get("status") == "retired":
+            retire(body)
+        return
+    task = DeployTask.model_validate(body)
     with log_context(run_id=task.run_id), ApiClient.from_env("deployer") as api:
         log.info("deploy task", extra={"backend": get_settings().serving_backend, "mode": task.mode})
         run_task(task, api)

@@ -155,6 +155,20 @@ def wait_in_service(
         sleep(POLL_SECONDS)
 
 
+def config_name(endpoint: str, deployment_id: int) -> str:
+    """The model and endpoint config of a deployment (SageMaker names: at most 63 characters)."""
+    return f"{endpoint[:50]}-d{deployment_id}"[:63]
+
+
+def delete_if_serving(endpoint: str, deployment_id: int, sagemaker: Any = None) -> bool:
+    """A retired deployment's endpoint is deleted when it still serves that deployment's config."""
+    sagemaker = sagemaker or aws_client("sagemaker")
+    if current_config(sagemaker, endpoint) != config_name(endpoint, deployment_id):
+        return False
+    sagemaker.delete_endpoint(EndpointName=endpoint)
+    return True
+
+
 def ask_sagemaker(runtime: Any, endpoint: str) -> Callable[[dict[str, Any]], str]:
     def ask(body: dict[str, Any]) -> str:
         response = runtime.invoke_endpoint(
@@ -197,7 +211,7 @@ def deploy_sagemaker(
         return DeployOutcome(
             deployment_id=deployment_id, status="in_service", endpoint_name=endpoint, endpoint_url=url
         )
-    name = f"{endpoint[:50]}-d{deployment_id}"[:63]
+    name = config_name(endpoint, deployment_id)
 
     def fail(status: str, error: str, reason: str) -> DeployFailed:
         report(api, deployment_id, status, reason=reason[:4000])

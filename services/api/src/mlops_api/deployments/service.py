@@ -214,7 +214,7 @@ async def report(
 
 async def retire(session: AsyncSession, deployment_id: int, principal: Principal) -> Deployment:
     """DELETE /deployments/{id}: the deployment stops serving (the local runner stops its process;
-    docs/decisions/0020-deployments.md)."""
+    docs/decisions/0021-deployments.md)."""
     deployment = await get(session, deployment_id, for_update=True)
     if deployment.status == DeploymentStatus.RETIRED:
         await session.commit()

@@ -88,6 +88,14 @@ EXPECTED: dict[str, set[str]] = {
         "sagemaker:Search", "sagemaker:StopTrainingJob",  # a failed training wait stops the run's job
     },
     "mlops-events-start-executions": {"states:StartExecution"},
+    # a run's training jobs stop with its workflow (modules/platform_core: the rule on its end)
+    "mlops-stop-training-jobs": {
+        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "events:PutEvents", "kms:GenerateDataKey", "kms:Decrypt", "sagemaker:Search", "sagemaker:StopTrainingJob",
+    },
+    "mlops-stop-training-jobs-start": {"states:StartExecution"},
     "vpc-mlops-flow-logs": {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
 }  # fmt: skip
 
@@ -117,6 +125,12 @@ STAR_ALLOWED: dict[str, set[str]] = {
         "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
         "sagemaker:Search",  # finds the training job of a run whose training wait failed, by its tags
+    },
+    "mlops-stop-training-jobs": {
+        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "sagemaker:Search",  # finds a failed or stopped run's training jobs by their tags
     },
 }  # fmt: skip
 
@@ -211,6 +225,8 @@ def test_roles_trust_only_their_service(prod_plan: ProdPlan) -> None:
         "mlops-sagemaker-role": "sagemaker.amazonaws.com",
         "mlops-release-workflow": "states.amazonaws.com",
         "mlops-events-start-executions": "events.amazonaws.com",
+        "mlops-stop-training-jobs": "states.amazonaws.com",
+        "mlops-stop-training-jobs-start": "events.amazonaws.com",
         "vpc-mlops-flow-logs": "vpc-flow-logs.amazonaws.com",
     }
     for role in prod_plan.values("aws_iam_role"):

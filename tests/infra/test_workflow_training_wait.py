@@ -60,13 +60,13 @@ class Workflow:
             "evaluation_timeout_seconds": 60,
             "approval_timeout_seconds": 60,
         }
-        definition = re.sub(r"\$\{(\w+)\}", lambda m: str(variables[m.group(1)]), TEMPLATE.read_text())
+        definition = re.sub(r"\$\{(\w+)\}", lambda m: str(variables.get(m.group(1), 0)), TEMPLATE.read_text())
         self.machine = self.sfn.create_state_machine(
             name=f"wf-{suffix}", definition=definition, roleArn=ROLE
         )["stateMachineArn"]
         # As platform_core declares it: the rule on the workflow's status change (default bus)
         # starts the stop-training-jobs state machine with the event.
-        cleanup = re.sub(r"\$\{(\w+)\}", lambda m: str(variables[m.group(1)]), CLEANUP_TEMPLATE.read_text())
+        cleanup = re.sub(r"\$\{(\w+)\}", lambda m: str(variables.get(m.group(1), 0)), CLEANUP_TEMPLATE.read_text())
         self.cleanup = self.sfn.create_state_machine(
             name=f"wf-stop-{suffix}", definition=cleanup, roleArn=ROLE
         )["stateMachineArn"]

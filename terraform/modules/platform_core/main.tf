@@ -140,3 +140,94 @@ module "orchestration" {
   sagemaker_training_job_arns    = ["${local.arn}:sagemaker:${local.region_acc}:training-job/*"]
   tags                           = var.tags
 }
+
+################################################################################
+# A run's training jobs stop with its workflow
+################################################################################
+
+# When the release workflow ends ABORTED, TIMED_OUT or FAILED, AWS puts its status change on the
+# account's default bus; this rule starts the stop-training-jobs state machine, which stops the
+# run's SageMaker jobs still in progress (a console stop, the workflow's 7-day timeout). The
+# workflow's own Catch stops them when only the training wait fails, and the API's cancel stops
+# them itself (the state machine leaves a RunCancelled stop alone).
+locals {
+  stop_training_jobs     = "${var.name}-stop-training-jobs"
+  stop_training_jobs_arn = "${local.arn}:states:${local.region_acc}:stateMachine:${local.stop_training_jobs}"
+}
+
+module "stop_training_jobs" {
+  source = "../orchestration"
+
+  name                     = local.stop_training_jobs
+  definition_template_path = "${path.module}/../../templates/stop_training_jobs.asl.json"
+  template_variables = {
+    event_bus_name = local.event_bus_name
+  }
+  kms_key_arn                    = module.kms.key_arn
+  event_bus_arns                 = [local.event_bus_arn]
+  kms_key_arns_for_publishing    = [local.kms_key_pattern]
+  kms_key_aliases_for_publishing = [local.kms_alias]
+  sagemaker_training_job_arns    = ["${local.arn}:sagemaker:${local.region_acc}:training-job/*"]
+  tags                           = var.tags
+}
+
+resource "aws_cloudwatch_event_rule" "workflow_ended" {
+  name        = "${var.name}-release-workflow-ended"
+  description = "The release workflow ended ABORTED, TIMED_OUT or FAILED: stop its run's training jobs"
+  event_pattern = jsonencode({
+    source        = ["aws.states"]
+    "detail-type" = ["Step Functions Execution Status Change"]
+    detail = {
+      status          = ["ABORTED", "TIMED_OUT", "FAILED"]
+      stateMachineArn = [local.state_machine_arn]
+    }
+  })
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "events_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "start_stop_training_jobs" {
+  name               = "${local.stop_training_jobs}-start"
+  description        = "The rule on the release workflow's end starts ${local.stop_training_jobs}"
+  assume_role_policy = data.aws_iam_policy_document.events_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "start_stop_training_jobs" {
+  statement {
+    actions   = ["states:StartExecution"]
+    resources = [local.stop_training_jobs_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "start_stop_training_jobs" {
+  name   = "start-executions"
+  role   = aws_iam_role.start_stop_training_jobs.name
+  policy = data.aws_iam_policy_document.start_stop_training_jobs.json
+}
+
+resource "aws_cloudwatch_event_target" "workflow_ended" {
+  rule      = aws_cloudwatch_event_rule.workflow_ended.name
+  target_id = "stop-training-jobs"
+  arn       = module.stop_training_jobs.state_machine_arn
+  role_arn  = aws_iam_role.start_stop_training_jobs.arn
+
+  retry_policy {
+    maximum_retry_attempts       = 10
+    maximum_event_age_in_seconds = 3600
+  }
+}

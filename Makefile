@@ -93,6 +93,10 @@ bench-serving: setup ## the serving container at 8 and 32 clients vs a one-reque
 bench-eval: setup ## RAGAS scoring of 200 samples under a judge quota: the worker vs ragas.evaluate defaults
 	$(BIN)/python workers/evaluation/bench/bench_eval.py $(BENCH_ARGS)
 
+.PHONY: bench-eval-gpu
+bench-eval-gpu: setup ## candidate answers on a GPU: the evaluation's batched generate vs one prompt at a time, 0.5B and 7B shapes (says so and exits 0 without CUDA)
+	$(BIN)/python workers/evaluation/bench/bench_eval_gpu.py $(BENCH_ARGS)
+
 .PHONY: demo
 demo: setup ## the newcomer's path: samples + offline model -> fine-tune -> evaluation -> approval -> registry
 	$(BIN)/python -m mlops_devstack demo $(DEMO_ARGS)

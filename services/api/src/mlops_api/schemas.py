@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 
 def _walk_json(value: Any) -> None:
@@ -60,7 +60,10 @@ def documented(table: dict[str, tuple[str, Any]]) -> Callable[[dict[str, Any]], 
 
 
 class ErrorResponse(BaseModel):
-    detail: Any
+    detail: Any = Field(
+        description="What is wrong: a message, or for a 422 the list of problems, each with its location",
+        examples=["run 42 not found"],
+    )
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

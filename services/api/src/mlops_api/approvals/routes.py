@@ -307,7 +307,9 @@ async def confirm_link(
     keys: Keys,
     answerer: Answerer,
     runs: Runs,
-    comment: Annotated[str, Form(description="Required to reject")] = "",
+    comment: Annotated[
+        str, Form(description="Required to reject", examples=["Answers cite the wrong runbook"])
+    ] = "",
 ) -> HTMLResponse:
     # Who decides is the signed identity, checked first: nothing is read or recorded for anyone else.
     # A form field naming someone is ignored.

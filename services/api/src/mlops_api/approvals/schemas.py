@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from mlops_api.approvals.models import ApprovalStatus, AuditAction, Via
-from mlops_api.schemas import ErrorResponse, Text, error_responses
+from mlops_api.schemas import ErrorResponse, Text, documented, error_responses
 
 DEFAULT_TIMEOUT_SECONDS = 72 * 3600
 MAX_TIMEOUT_SECONDS = 365 * 24 * 3600  # Step Functions' own limit for a task
@@ -24,10 +24,58 @@ ScoreName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z
 Scores = Annotated[dict[ScoreName, float | None], AfterValidator(_scores_are_numbers)]
 
 
+_DOCS = documented(
+    {
+        "id": ("The record's id", 7),
+        "run_id": ("The run the decision is about", 42),
+        "approval_id": ("The approval the entry belongs to", 7),
+        "task_token": ("The workflow's task token", "AQCEAAAAKgAAAAMAAAAA...wait-for-human-approval"),
+        "execution_arn": (
+            "The release workflow's execution waiting for the decision",
+            "arn:aws:states:eu-west-1:123456789012:execution:mlops-release:run-42",
+        ),
+        "model_package_arn": (
+            "The model package the decision approves or rejects",
+            "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mistral-7b-rag-qa/3",
+        ),
+        "ml_score": ("The candidate's MLScore (0 to 1)", 0.82),
+        "scores": (
+            "The evaluation's score per metric (null where the judge gave none)",
+            {"faithfulness": 0.86, "answer_relevancy": 0.79},
+        ),
+        "ml_score_threshold": ("The MLScore a candidate needs (0 to 1)", 0.7),
+        "timeout_seconds": ("How long the workflow waits before the request expires (a rejection)", 259200),
+        "requested_at": ("When the approval was requested (RFC 3339)", "2026-12-07T04:00:00Z"),
+        "expires_at": ("When the request expires unanswered (RFC 3339)", "2026-12-10T04:00:00Z"),
+        "requested_by": ("Who asked: the approval worker's key", "approval-worker"),
+        "decided_at": ("When it was decided (RFC 3339); null while pending", "2026-12-07T05:12:00Z"),
+        "decided_by": ("Who decided: a key's name or a signed-in person's e-mail", "jane@example.com"),
+        "decision_via": ("How the decision arrived: link, api, dashboard or timeout", "link"),
+        "comment": ("The approver's comment", "Faithfulness up 4 points, ship it"),
+        "status": ("pending, approved, rejected, expired or closed", "pending"),
+        "approval": ("The registered approval", {"id": 7, "run_id": 42, "status": "pending"}),
+        "created": ("False when this task token was already registered", True),
+        "approve_url": (
+            "The signed approval link (for the notification only)",
+            "https://mlops.example.com/runs/42/approval-links/eyJkZWNpc2lvbiI6ImFwcHJvdmUi...",
+        ),
+        "reject_url": (
+            "The signed rejection link (for the notification only)",
+            "https://mlops.example.com/runs/42/approval-links/eyJkZWNpc2lvbiI6InJlamVjdCIs...",
+        ),
+        "action": ("What happened: requested, approved, rejected, timed_out or closed", "approved"),
+        "actor": ("Who: a key's name, a signed-in person's e-mail, or 'timeout'", "jane@example.com"),
+        "via": ("How it arrived: link, api, dashboard, timeout or workflow", "api"),
+        "details": ("Anything else recorded with the entry", {"model_package_arn": "arn:aws:sagemaker:..."}),
+        "occurred_at": ("When it happened (RFC 3339)", "2026-12-07T05:12:00Z"),
+    }
+)
+
+
 class ApprovalRequestIn(BaseModel):
     """What the approval worker registers: the workflow's WaitForHumanApproval message (service role)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_DOCS)
 
     task_token: Text = Field(min_length=1, max_length=2048, description="Stored server-side, never returned")
     execution_arn: Text | None = Field(default=None, max_length=2048)
@@ -41,7 +89,7 @@ class ApprovalRequestIn(BaseModel):
 
 
 class ApprovalOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=_DOCS)
 
     id: int
     run_id: int
@@ -73,6 +121,8 @@ class ApprovalRegistered(BaseModel):
     """The registration's answer, for the notification only: the links are capabilities and no
     other response carries them."""
 
+    model_config = ConfigDict(json_schema_extra=_DOCS)
+
     approval: ApprovalOut
     created: bool = Field(description="False when this task token was already registered")
     approve_url: str
@@ -90,7 +140,7 @@ class DecisionIn(BaseModel):
     """A decision through the API. How it arrived (`via`) is the server's to record, never the
     caller's: a body naming it is refused with a clear message (not taken, not ignored)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_DOCS)
 
     @model_validator(mode="before")
     @classmethod
@@ -117,7 +167,7 @@ class RejectIn(DecisionIn):
 
 
 class AuditEntryOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=_DOCS)
 
     id: int
     run_id: int

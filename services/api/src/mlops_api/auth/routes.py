@@ -14,7 +14,7 @@ from mlops_api.auth.models import ApiKey
 from mlops_api.auth.roles import Permission, Role
 from mlops_api.deps import get_session
 from mlops_api.errors import Conflict, NotFound
-from mlops_api.schemas import error_responses
+from mlops_api.schemas import documented, error_responses
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
 
@@ -22,15 +22,44 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 Admin = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
 
 
+_DOCS = documented(
+    {
+        "id": ("The key's id", 3),
+        "key_id": ("The API key's id; null for a signed-in person", 3),
+        "name": ("A name for people: who or what holds the key", "ci-evaluations"),
+        "role": (
+            "What the key may do: viewer, operator, approver, admin or a worker's service role",
+            "operator",
+        ),
+        "key_prefix": (
+            "The key's first characters, to recognise it (the key itself is never stored)",
+            "mlk_3f1c9a52",
+        ),
+        "created_at": ("When it was created (RFC 3339)", "2026-12-07T04:00:00Z"),
+        "revoked_at": ("When it was revoked (RFC 3339); null while it works", None),
+        "key": (
+            "The key itself: shown once, store it now",
+            "mlk_3f1c9a52cwUX5-3l-nQimRL-XwQC7_hkA7tf5yJvBKsIVC",
+        ),
+        "subject": ("A signed-in person's subject (sub claim)", "4f1c2e0a-91b3-4c55-8d0e-7a6b5c4d3e2f"),
+        "email": ("A signed-in person's e-mail", "jane@example.com"),
+        "permissions": (
+            "What this role may do",
+            ["read runs and datasets", "launch runs", "upload datasets"],
+        ),
+    }
+)
+
+
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_DOCS)
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[\w][\w .@:-]*$")
     role: Role
 
 
 class ApiKeyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=_DOCS)
 
     id: int
     name: str
@@ -92,6 +121,8 @@ async def _keep_one_admin(session: AsyncSession, revoking: int) -> None:
 
 
 class WhoAmI(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_DOCS)
+
     key_id: int | None = Field(description="The API key's id; null for a signed-in person")
     name: str = Field(description="The key's name, or the signed-in person's e-mail (else subject)")
     role: Role

@@ -32,9 +32,26 @@ async def upload_dataset(
     request: Request,
     session: Session,
     principal: Annotated[Principal, Depends(require(Permission.UPLOAD_DATASET))],
-    name: Annotated[str, Form(min_length=1, max_length=128, pattern=r"^[\w][\w .:-]*$")],
-    kind: Annotated[DatasetKind, Form(description="train: QA or chat rows; eval: RAGAS rows")],
-    file: Annotated[UploadFile, File(description="JSONL, one JSON object per line")],
+    name: Annotated[
+        str,
+        Form(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[\w][\w .:-]*$",
+            description="A name for people",
+            examples=["platform-qa-eval"],
+        ),
+    ],
+    kind: Annotated[
+        DatasetKind, Form(description="train: QA or chat rows; eval: RAGAS rows", examples=["eval"])
+    ],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="JSONL, one JSON object per line",
+            examples=['{"question": "...", "answer": "...", "contexts": ["..."], "ground_truth": "..."}'],
+        ),
+    ],
 ) -> DatasetOut:
     settings = request.app.state.settings
     dataset = await service.upload_dataset(

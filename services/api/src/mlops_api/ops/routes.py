@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -26,13 +26,24 @@ router = APIRouter(tags=["operations"])
 
 
 class Check(BaseModel):
-    ok: bool
-    detail: str
+    ok: bool = Field(description="Whether the dependency answered", examples=[True])
+    detail: str = Field(
+        description="What was found (a caller without a key reads only reachable / unreachable)",
+        examples=["event bus 'mlops-events' reachable"],
+    )
 
 
 class Health(BaseModel):
-    status: str
-    checks: dict[str, Check]
+    status: str = Field(description="ok when every check passed, else degraded (503)", examples=["ok"])
+    checks: dict[str, Check] = Field(
+        description="One check per dependency: database and event_bus",
+        examples=[
+            {
+                "database": {"ok": True, "detail": "reachable"},
+                "event_bus": {"ok": True, "detail": "reachable"},
+            }
+        ],
+    )
 
 
 async def _check(name: str, coro: Any, seconds: float) -> Check:

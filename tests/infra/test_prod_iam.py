@@ -40,6 +40,7 @@ EXPECTED: dict[str, set[str]] = {
         "secretsmanager:GetSecretValue",
         "sagemaker:ListModelPackageGroups", "sagemaker:ListModelPackages",
         "sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
+        "sagemaker:InvokeEndpoint",  # POST /deployments/{id}/invoke ("try it")
         "s3:PutObject", "s3:GetObject", "s3:DeleteObject",
         "kms:Decrypt", "kms:GenerateDataKey",
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
@@ -59,6 +60,14 @@ EXPECTED: dict[str, set[str]] = {
     "mlops-dispatcher-role": LAMBDA_BASE | SQS_CONSUMER | {
         "sagemaker:CreateTrainingJob", "sagemaker:AddTags", "iam:PassRole", "s3:PutObject",
         "sagemaker:DescribeTrainingJob", "states:SendTaskFailure",
+    },
+    "mlops-deployer-role": LAMBDA_BASE | SQS_CONSUMER | {
+        "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint",
+        "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint",
+        "sagemaker:InvokeEndpoint", "sagemaker:AddTags", "sagemaker:DescribeModelPackage", "iam:PassRole",
+        "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource",  # the canary's auto-rollback alarms
+        "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+        "secretsmanager:GetSecretValue",  # its API key (role deployer)
     },
     "mlops-training-completion-role": LAMBDA_BASE | {
         "sagemaker:DescribeTrainingJob", "s3:GetObject", "states:SendTaskSuccess", "states:SendTaskFailure",
@@ -112,6 +121,8 @@ STAR_ALLOWED: dict[str, set[str]] = {
     "mlops-eval-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
                         "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"},
     "mlops-dispatcher-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "states:SendTaskFailure"},
+    "mlops-deployer-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                            "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"},
     "mlops-training-completion-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
                                        "states:SendTaskSuccess", "states:SendTaskFailure"},
     "mlops-approval-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "states:SendTaskFailure"},
@@ -210,10 +221,11 @@ def test_pass_role_only_to_sagemaker(statements: dict[str, list[dict[str, Any]]]
     passing = [
         (role, s) for role, ss in statements.items() for s in ss if "iam:PassRole" in _as_list(s["Action"])
     ]
-    assert [role for role, _ in passing] == ["mlops-dispatcher-role"]
-    (_, statement) = passing[0]
-    assert statement["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-role"
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    # the training dispatcher (CreateTrainingJob) and the deployer (CreateModel, #20)
+    assert sorted(role for role, _ in passing) == ["mlops-deployer-role", "mlops-dispatcher-role"]
+    for _, statement in passing:
+        assert statement["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-role"
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
 def test_roles_trust_only_their_service(prod_plan: ProdPlan) -> None:
@@ -242,6 +254,7 @@ API_KEY_SECRET_OF = {
     "mlops-projector-role": "projector-api-key",
     "mlops-claims-role": "projector-api-key",  # the claim handler is the projector's
     "mlops-training-completion-role": "trainer-api-key",
+    "mlops-deployer-role": "deployer-api-key",
 }
 
 

@@ -320,6 +320,33 @@ module "lambdas" {
       sqs_source = local.sqs_source["training"]
     }
 
+    # Deploys approved packages (the release's Deploy stage, POST /deployments): the endpoint's
+    # creation or canary update takes minutes, which the deployer waits out with heartbeats.
+    "${var.name}-deployer" = {
+      description = "Serves approved packages on SageMaker endpoints with a canary and auto-rollback (deployments queue)"
+      image_uri   = local.image_uri["deployer"]
+      entry_point = local.lambda_entry_point
+      command     = [local.lambda_handler["deployments"]]
+      role_name   = "${var.name}-deployer-role"
+      policy_json = data.aws_iam_policy_document.deployer.json
+      timeout     = 900
+      memory_size = 512
+      environment = {
+        SERVING_BACKEND                = "sagemaker"
+        SAGEMAKER_EXECUTION_ROLE_ARN   = module.sagemaker.execution_role_arn
+        SERVING_INSTANCE_TYPE          = var.serving_instance_type
+        SERVING_INSTANCE_COUNT         = tostring(var.serving_instance_count)
+        SERVING_CANARY_PERCENT         = tostring(var.serving_canary_percent)
+        SERVING_DATA_CAPTURE_URI       = "s3://${local.model_outputs_bucket}/data-capture/"
+        SERVING_ALARM_PREFIX           = "${var.name}-serving"
+        DEPLOYER_HEARTBEAT_SECONDS     = "60"
+        DEPLOYER_START_TIMEOUT_SECONDS = "840"
+        API_URL                        = local.public_url
+        API_KEY_SECRET_ID              = module.platform_core.secret_arns["deployer-api-key"]
+      }
+      sqs_source = local.sqs_source["deployments"]
+    }
+
     "${var.name}-training-completion" = {
       description = "Answers the workflow's training task when a SageMaker training job ends"
       image_uri   = local.image_uri["training"]
@@ -428,6 +455,7 @@ module "observability" {
     "${var.name}-teams-formatter"     = { duration_alarm_ms = 48000 }
     "${var.name}-projector"           = { duration_alarm_ms = 48000 }
     "${var.name}-claims"              = { duration_alarm_ms = 24000 }
+    "${var.name}-deployer"            = { duration_alarm_ms = 800000 }
   }
   load_balancer_arn_suffix = module.alb.arn_suffix
   target_groups            = module.alb.target_group_arn_suffixes
@@ -437,4 +465,29 @@ module "observability" {
   }
   kms_key_arn = module.platform_core.kms_key_arn
   tags        = var.tags
+}
+
+################################################################################
+# Model endpoints: invocation errors (issue #20)
+################################################################################
+
+# Every endpoint's 5XX invocation errors, summed across endpoints and variants by a Metrics
+# Insights query: the endpoints are created by the deployer, one per model, whose names Terraform
+# cannot know. The deployer's own per-endpoint alarms drive a deployment's auto-rollback.
+resource "aws_cloudwatch_metric_alarm" "endpoint_invocation_errors" {
+  alarm_name          = "${var.name}-endpoint-invocation-errors"
+  alarm_description   = "A model endpoint answered with 5XX errors (AWS/SageMaker Invocation5XXErrors, all endpoints)"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [module.observability.alarm_topic_arn]
+
+  metric_query {
+    id          = "errors"
+    expression  = "SELECT SUM(Invocation5XXErrors) FROM SCHEMA(\"AWS/SageMaker\", EndpointName, VariantName)"
+    period      = 300
+    return_data = true
+  }
+  tags = var.tags
 }

@@ -92,6 +92,13 @@ data "aws_iam_policy_document" "api" {
     resources = module.sagemaker.model_registry_arns
   }
 
+  # POST /deployments/{id}/invoke ("try it"): one question to a model endpoint
+  statement {
+    sid       = "TryModelEndpoints"
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = ["${local.arn}:sagemaker:${local.region_acc}:endpoint/*"]
+  }
+
   statement {
     sid       = "ManageDatasets"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
@@ -273,6 +280,59 @@ data "aws_iam_policy_document" "dispatcher" {
     sid       = "FailRefusedTrainingTasks"
     actions   = ["states:SendTaskFailure"]
     resources = ["*"]
+  }
+}
+
+# Lambda: deployer (mlops-deployer-role): the models, endpoint configs and endpoints it names
+# (mlops_deployer.sagemaker), their alarms, the package it deploys, the smoke test's invocations.
+data "aws_iam_policy_document" "deployer" {
+  #checkov:skip=CKV_AWS_356:"*" only for states:SendTask* (authorized by the task token); tests/infra/test_prod_iam.py lists it
+  statement {
+    sid     = "DeployEndpoints"
+    actions = ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:AddTags"]
+    resources = [
+      "${local.arn}:sagemaker:${local.region_acc}:model/*",
+      "${local.arn}:sagemaker:${local.region_acc}:endpoint-config/*",
+      "${local.arn}:sagemaker:${local.region_acc}:endpoint/*",
+    ]
+  }
+
+  statement {
+    sid       = "ReadApprovedPackages"
+    actions   = ["sagemaker:DescribeModelPackage"]
+    resources = ["${local.arn}:sagemaker:${local.region_acc}:model-package/*"]
+  }
+
+  # CreateModel passes the SageMaker execution role to the endpoint's containers
+  statement {
+    sid       = "PassTheExecutionRole"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.arn}:iam::${local.account_id}:role/${var.name}-sagemaker-role"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+
+  # the canary's auto-rollback alarms, one pair per endpoint
+  statement {
+    sid       = "RollbackAlarms"
+    actions   = ["cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"]
+    resources = ["${local.arn}:cloudwatch:${local.region_acc}:alarm:${var.name}-serving-*"]
+  }
+
+  statement {
+    sid       = "AnswerDeployTasks"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    resources = ["*"]
+  }
+
+  # PATCH /deployments/{id}/status and the rest of the deployer role's routes
+  statement {
+    sid       = "ItsApiKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arns["deployer-api-key"]]
   }
 }
 

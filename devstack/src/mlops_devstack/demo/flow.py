@@ -276,7 +276,11 @@ def _snapshot(phase: str, run: dict[str, Any], phase_elapsed: float, total: floa
 
 
 def training_metrics(run: dict[str, Any]) -> dict[str, Any]:
-    """The final training metrics, from the run.training_done step of the timeline."""
+    """The final training metrics: the training result the dispatcher recorded on the run (with
+    its loss history), else the run.training_done step of the timeline."""
+    recorded = next((r for r in run.get("results", []) if r["stage"] == "training"), None)
+    if recorded and recorded.get("metrics"):
+        return dict(recorded["metrics"])
     for event in run.get("timeline", []):
         if event["event_type"] == "run.training_done":
             metrics: dict[str, Any] = (event.get("data") or {}).get("metrics") or {}

@@ -77,9 +77,11 @@ def print_training(console: Console, run: dict[str, Any]) -> None:
         for k in sorted(metrics, key=_epoch_number)
         if k.startswith("epoch_") and k.endswith("_loss")
     ]
+    history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
     console.print(
         f"Training: {int(metrics.get('train_steps') or 0)} steps in {metrics.get('train_runtime_seconds', 0):.1f}s, "
         f"loss by epoch {' -> '.join(f'{v:.3f}' for v in losses) or metrics.get('train_loss')}"
+        + (f", loss history of {len(history)} points recorded on the run" if history else "")
     )
 
 

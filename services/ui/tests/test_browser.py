@@ -4,7 +4,8 @@ local sign-in page (the development signer playing the load balancer's sign-in: 
 a dataset with a broken line, launches a run and opens it; the workers' part is played through the
 API; an approver signs in, sees the run, and approves it through the Teams card's link (the real
 formatter's card in the devstack Teams inbox), which answers the waiting workflow and records her
-identity in the audit trail. Screenshots of every page go to artifacts/screenshots/."""
+identity in the audit trail. An operator rolls a served model back and tries it (a real serving
+process on the tiny model). Screenshots of every page go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -420,3 +422,99 @@ def test_compare_and_clone_in_a_browser(
     assert clone["id"] not in runs
     assert clone["hyperparameters"] == {**source["hyperparameters"], "lora_r": 16}
     assert clone["created_by"] == "grace@example.com"
+
+
+def test_deployments_try_it_and_roll_back_in_a_browser(
+    dashboard: str,
+    browser: Browser,
+    clients: Clients,
+    datasets: dict[str, int],
+    kit,
+    dev_sign_in: DevSignInServer,
+    served_model: str,
+) -> None:
+    """What serves a model, a question asked through the API to a real serving process on the tiny
+    model, and a rollback to the previous approved version: the release's deployments are recorded
+    through the deployer's API routes, as the deployer worker reports them. Screenshots 16 to 19."""
+    model = "llama-3-8b-qa"
+    runs = []
+    for _ in range(3):
+        run_id = kit.new_run(clients, datasets, model_name=model, experiment_name="qa-release")
+        kit.move(clients, run_id, "training", "evaluating", "awaiting_approval")
+        runs.append(run_id)
+    kit.move(clients, runs[1], "rejected")
+    kit.move(clients, runs[0], "approved")
+    kit.move(clients, runs[2], "approved")
+    arns = kit.registry_group(
+        model,
+        [
+            ("Approved", {"run_id": str(runs[0]), "deployment_status": "go_prod"}),
+            ("Rejected", {"run_id": str(runs[1]), "deployment_status": "rejected"}),
+            ("Approved", {"run_id": str(runs[2]), "deployment_status": "go_prod"}),
+        ],
+    )
+    with clients.as_("deployer") as deployer:  # two releases, each deployed after its approval
+        for version in (1, 3):
+            body = {
+                "model_name": model,
+                "model_package_arn": arns[version - 1],
+                "version": version,
+                "run_id": runs[version - 1],
+                "requested_by": "release workflow",
+            }
+            deployment = deployer.post("/deployments/release", json=body).json()
+            report = {"status": "in_service", "endpoint_url": served_model, "variant": f"v{version}"}
+            assert deployer.patch(f"/deployments/{deployment['id']}/status", json=report).status_code == 200
+
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    page.set_default_timeout(20000)
+    page.goto(f"{dev_sign_in.sign_in_url}?{urlencode({'next': f'{dashboard}/deployments?model={model}'})}")
+    choose_person(page, "Grace Hopper", "grace@example.com")  # an operator
+    expect(page.get_by_role("heading", name="Deployments")).to_be_visible()
+    metric = page.locator('[data-testid="stMetricValue"]')
+    expect(metric.filter(has_text="v3")).to_be_visible()
+    expect(page.get_by_role("link", name=f"Run #{runs[2]}")).to_be_visible()
+    expect(page.get_by_text("Deployed by the release workflow after its approval")).to_be_visible()
+    shoot(page, "16-deployments")
+
+    # -- try it: the question goes through the API's invoke route to the serving process ---------------
+    question, context = "Where are runs stored?", "Runs are stored in PostgreSQL."
+    page.get_by_label("Question", exact=True).fill(question)
+    page.get_by_label("Context (optional)", exact=True).fill(context)
+    page.get_by_label("Max new tokens", exact=True).fill("16")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.get_by_text("Latency", exact=True)).to_be_visible(timeout=60000)
+    direct = httpx.post(
+        f"{served_model}/invocations",
+        json={"question": question, "contexts": [context], "max_new_tokens": 16},
+        timeout=60,
+    ).json()
+    shown = page.locator('[data-testid="stText"]')
+    expect(shown.nth(1)).to_have_text(direct["answer"])  # the served model's answer, as it gave it
+    shoot(page, "17-deployments-try-it")
+
+    # -- roll back to v1, confirmed; the deployer reports it in service; the page follows -------------
+    page.get_by_role("button", name="Roll back to v1").click()
+    expect(page.get_by_text(f"Roll back {model} to v1?")).to_be_visible()
+    page.get_by_label("Reason", exact=True).fill("v3 answers worse on the support questions")
+    shoot(page, "18-deployments-roll-back-confirm")
+    page.get_by_role("button", name="Confirm roll back").click()
+    expect(page.get_by_text("of v1 requested: the release workflow is deploying it")).to_be_visible()
+    with clients.as_("viewer") as viewer:
+        rollback = viewer.get(f"/models/{model}/deployments").json()["items"][0]
+    assert (rollback["version"], rollback["status"], rollback["requested_by"]) == (
+        1,
+        "deploying",
+        "grace@example.com",
+    )
+    assert rollback["reason"] == "v3 answers worse on the support questions"
+    expect(page.get_by_text(f"Deployment #{rollback['id']} of v1 is deploying")).to_be_visible()
+    with clients.as_("deployer") as deployer:
+        report = {"status": "in_service", "endpoint_url": served_model, "variant": "v1"}
+        assert deployer.patch(f"/deployments/{rollback['id']}/status", json=report).status_code == 200
+    expect(page.get_by_text("while deployment")).to_have_count(0, timeout=20000)  # the page refreshed itself
+    expect(metric.filter(has_text="v1")).to_be_visible()
+    expect(page.get_by_text("through the API on")).to_be_visible()  # grace, with her reason
+    expect(page.get_by_role("button", name="Roll back", exact=True)).to_be_disabled()  # nothing older
+    shoot(page, "19-deployments-rolled-back")
+    page.close()

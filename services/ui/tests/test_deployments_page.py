@@ -89,7 +89,7 @@ def test_roll_back_to_the_previous_approved_version_then_retire(app, clients: Cl
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Endpoint"], metrics["Package version"], metrics["Deployment"]) == (model, "v3", "#1")
     assert f"Package `{arns[2]}`" in kit.texts(at)
-    assert "through the API" in kit.texts(at)
+    assert f"Requested by **{first['requested_by']}** through the API" in kit.texts(at)
     assert action_buttons(at, model) == ["Roll back to v1", "Retire"]  # v2 is Rejected: skipped
 
     at.button(key=f"rollback_{model}").click().run()
@@ -123,7 +123,7 @@ def test_roll_back_to_the_previous_approved_version_then_retire(app, clients: Cl
     history = at.dataframe[0].value
     assert list(history["Deployment"]) == [rollback["id"], first["id"]]
     assert list(history["Status"]) == ["In service", "Retired"]
-    assert history["Reason"].iloc[1] == f"replaced by deployment {rollback['id']}"
+    assert list(history["Reason"]) == ["v3 answers worse", f"replaced by deployment {rollback['id']}"]
     assert at.button(key=f"rollback_{model}").disabled  # nothing approved before v1
 
     at.button(key=f"retire_{model}").click().run()

@@ -379,6 +379,7 @@ def test_every_page_renders_for_every_role(app, clients: Clients, datasets: dict
         "views/run_detail.py",
         "views/datasets.py",
         "views/models.py",
+        "views/deployments.py",
     ]
     for role in ("viewer", "operator", "approver", "admin"):
         for page in pages:

@@ -80,15 +80,19 @@ def serving_section(model: str, serving: dict[str, Any] | None, deploying: dict[
     else:
         with st.container(border=True):
             ui.badge(serving["status"], ui.DEPLOYMENT_STATUS)
-            a, b, c, d = st.columns(4)
+            a, b, c, d = st.columns([3, 2, 2, 2])
             a.metric("Endpoint", serving["endpoint_name"])
             b.metric("Package version", f"v{serving['version']}")
             c.metric("Deployment", f"#{serving['id']}")
-            d.metric("In service since", ui.when(serving["updated_at"]))
-            through = "the release workflow" if serving["origin"] == "release" else "the API"
+            d.metric("In service for", ui.duration(ui.between(serving["updated_at"], None)))
+            if serving["origin"] == "release":
+                by = serving["requested_by"]
+                who = "Deployed by the release workflow" + (f" ({by})" if by != "release workflow" else "")
+                who += " after its approval"
+            else:
+                who = f"Requested by **{serving['requested_by']}** through the API"
             st.caption(
-                f"Requested by **{serving['requested_by']}** through {through} on "
-                f"{ui.when(serving['created_at'])}"
+                f"{who} on {ui.when(serving['created_at'])} · in service since {ui.when(serving['updated_at'])}"
                 + (f" · variant `{serving['variant']}`" if serving.get("variant") else "")
                 + (f" · {serving['reason']}" if serving.get("reason") else "")
             )
@@ -346,12 +350,15 @@ def render() -> None:
             column_config={
                 "Deployment": st.column_config.NumberColumn("Deployment", format="#%d", width=90),
                 "Version": st.column_config.NumberColumn("Version", format="v%d", width=70),
-                "Status": st.column_config.TextColumn("Status", width=110),
+                "Status": st.column_config.TextColumn("Status", width=100),
+                "Run": st.column_config.TextColumn("Run", width=60),
+                "Variant": st.column_config.TextColumn("Variant", width=70),
+                "Through": st.column_config.TextColumn("Through", width=70),
                 "Requested": st.column_config.DatetimeColumn(
                     "Requested", format="MMM D, HH:mm:ss", width=120
                 ),
                 "Ended": st.column_config.DatetimeColumn("Ended", format="MMM D, HH:mm:ss", width=120),
-                "Reason": st.column_config.TextColumn("Reason", width=260),
+                "Reason": st.column_config.TextColumn("Reason", width=300),
             },
         )
 

@@ -94,6 +94,34 @@ def test_invalid_run_requests_are_422_naming_the_problem(
     assert count(db, "outbox") == 0
 
 
+@pytest.mark.parametrize(
+    ("task_type", "message"),
+    [
+        ("pretrain", "task_type must be one of 'finetune', 'eval_only' (got 'pretrain')"),
+        (7, "task_type must be one of 'finetune', 'eval_only' (got '7')"),
+        (None, "task_type must be one of 'finetune', 'eval_only'"),
+    ],
+)
+def test_an_unknown_task_type_is_a_422_naming_the_allowed_values(
+    clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any], task_type: Any, message: str
+) -> None:
+    body = run_body(datasets, task_type=task_type)
+    if task_type is None:
+        del body["task_type"]
+    with clients.as_("operator") as op:
+        response = op.post("/runs", json=body)
+    assert response.status_code == 422, response.text
+    # not pydantic's union message with the enum's reprs (<TaskType.FINETUNE: 'finetune'>)
+    assert response.json()["detail"] == [
+        {
+            "loc": ["body", "task_type"],
+            "msg": message,
+            "type": "union_tag_invalid" if task_type is not None else "union_tag_not_found",
+        }
+    ]
+    assert count(db, "pipeline_runs") == 0
+
+
 def test_unknown_or_wrong_kind_datasets_are_refused(
     clients: Clients, datasets: dict[str, int], db: psycopg.Connection[Any]
 ) -> None:

@@ -9,7 +9,8 @@ the demo share that client and libs imports no service.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -73,6 +74,24 @@ def _location(loc: Sequence[int | str]) -> list[int | str]:
     return parts
 
 
+# The allowed values of each discriminator field: pydantic's own message for a missing or unknown
+# tag lists the enum members' reprs (<TaskType.FINETUNE: 'finetune'>) and points at the whole body.
+_DISCRIMINATOR_VALUES = {"task_type": [tag.value for tag in TaskType]}
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+def _validation_error(err: Mapping[str, Any]) -> dict[str, Any]:
+    loc = _location(err.get("loc", ()))
+    msg, kind = str(err.get("msg", "")), err.get("type")
+    field = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
+    if kind in _TAG_ERRORS and field in _DISCRIMINATOR_VALUES:
+        allowed = ", ".join(repr(value) for value in _DISCRIMINATOR_VALUES[field])
+        got = err.get("ctx", {}).get("tag")
+        msg = f"{field} must be one of {allowed}" + (f" (got {got!r})" if kind == "union_tag_invalid" else "")
+        loc = [*loc, field]
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
 def _allowed(request: Request) -> list[str]:
     """The methods of every operation on the request's path, from the app's OpenAPI paths (the
     routers' own route lists are FastAPI internals)."""
@@ -98,10 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # FastAPI's default echoes each invalid input back, which fails to serialise for NaN or
         # bytes (a 500 for bad input); location, message and type are what a client needs.
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"loc": _location(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type")}
-            for err in exc.errors()
-        ]
+        errors = [_validation_error(err) for err in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
     async def handle_http(request: Request, exc: Exception) -> Response:

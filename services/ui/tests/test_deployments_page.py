@@ -51,6 +51,12 @@ def action_buttons(at, model: str) -> list[str]:
 def test_no_deployment_yet_then_deploy_the_newest_approved_version(app, clients: Clients, kit) -> None:
     model, _ = model_with(kit, "Approved", "Rejected", "Approved", "PendingManualApproval")
 
+    models = app("viewer", "views/models.py")
+    models.selectbox(key="models_group").set_value(model).run()
+    [link] = [e.proto for e in models.get("page_link") if e.proto.label == f"Deployments of {model}"]
+    assert link.page == "deployments", link.page
+    assert link.query_string == f"model={model}"
+
     viewer = app("viewer", PAGE, model=model)
     kit.no_exception(viewer)
     assert viewer.title[0].value == "Deployments"

@@ -19,6 +19,7 @@ from mlops_ui.config import get_settings
 
 FLASH = "deployments_flash"
 APPROVED = "Approved"
+LINKED = "deployments_linked_model"
 
 
 def pending_key(model: str) -> str:
@@ -306,8 +307,9 @@ def pick_model(client: ApiClient) -> str | None:
         )
         return None
     names = [g["name"] for g in groups]
-    wanted = st.query_params.get("model")
-    if wanted in names and "deployments_model" not in st.session_state:
+    wanted = st.query_params.get("model")  # a link's model (the Models page's), chosen once per link
+    if wanted in names and st.session_state.get(LINKED) != wanted:
+        st.session_state[LINKED] = wanted
         st.session_state["deployments_model"] = wanted
     pick, _ = st.columns([1, 2])
     chosen: str | None = pick.selectbox("Model", names, index=0, key="deployments_model")

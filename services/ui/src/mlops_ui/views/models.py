@@ -92,6 +92,12 @@ def render() -> None:
         st.info(f"**{chosen}** has no version yet.")
         return
     st.subheader(f"Versions of {chosen}", anchor=False)
+    st.page_link(
+        "views/deployments.py",
+        label=f"Deployments of {chosen}",
+        icon=":material/cloud_done:",
+        query_params={"model": chosen},
+    )
     st.dataframe(
         ui.styled(versions_table(items), ["Status"], ui.REGISTRY_STATUS),
         hide_index=True,

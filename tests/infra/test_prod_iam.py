@@ -56,6 +56,22 @@ EXPECTED: dict[str, set[str]] = {
         "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:GetFoundationModel",
         "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
         "secretsmanager:GetSecretValue",
+        # EVALUATION_BACKEND=sagemaker: a GPU Processing job per task (evaluation_job.tf)
+        "sagemaker:CreateProcessingJob", "sagemaker:AddTags", "sagemaker:DescribeProcessingJob", "iam:PassRole",
+    },
+    # the evaluation job on its GPU: the worker's code, the image, its logs and its VPC interfaces
+    "mlops-eval-job-role": ECR_PULL | {
+        "s3:GetObject", "s3:ListBucket", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey",
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:GetFoundationModel",
+        "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+        "secretsmanager:GetSecretValue",  # the evaluator key and mlops/hf-token, by id
+        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
+        "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups", "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+    },
+    "mlops-evaluation-completion-role": LAMBDA_BASE | {
+        "sagemaker:DescribeProcessingJob", "s3:GetObject", "states:SendTaskFailure",
     },
     "mlops-dispatcher-role": LAMBDA_BASE | SQS_CONSUMER | {
         "sagemaker:CreateTrainingJob", "sagemaker:AddTags", "iam:PassRole", "s3:PutObject",
@@ -120,6 +136,12 @@ STAR_ALLOWED: dict[str, set[str]] = {
     "mlops-ui-execution-role": {"ecr:GetAuthorizationToken"},
     "mlops-eval-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
                         "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"},
+    "mlops-eval-job-role": {"ecr:GetAuthorizationToken",
+                            "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+                            "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                            "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"},
+    "mlops-evaluation-completion-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                                         "states:SendTaskFailure"},
     "mlops-dispatcher-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "states:SendTaskFailure"},
     "mlops-deployer-role": {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
                             "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"},
@@ -221,10 +243,15 @@ def test_pass_role_only_to_sagemaker(statements: dict[str, list[dict[str, Any]]]
     passing = [
         (role, s) for role, ss in statements.items() for s in ss if "iam:PassRole" in _as_list(s["Action"])
     ]
-    # the training dispatcher (CreateTrainingJob) and the deployer (CreateModel, #20)
-    assert sorted(role for role, _ in passing) == ["mlops-deployer-role", "mlops-dispatcher-role"]
+    # the training dispatcher (CreateTrainingJob), the deployer (CreateModel, #20) and the evaluation
+    # function (CreateProcessingJob, #17: the evaluation job's own role)
+    passed = {role: statement["Resource"] for role, statement in passing}
+    assert passed == {
+        "mlops-deployer-role": f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-role",
+        "mlops-dispatcher-role": f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-role",
+        "mlops-eval-role": f"arn:aws:iam::{ACCOUNT}:role/mlops-eval-job-role",
+    }
     for _, statement in passing:
-        assert statement["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-role"
         assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
@@ -235,6 +262,7 @@ def test_roles_trust_only_their_service(prod_plan: ProdPlan) -> None:
         "mlops-ui-execution-role": "ecs-tasks.amazonaws.com",
         "mlops-migrate-role": "ecs-tasks.amazonaws.com",
         "mlops-sagemaker-role": "sagemaker.amazonaws.com",
+        "mlops-eval-job-role": "sagemaker.amazonaws.com",
         "mlops-release-workflow": "states.amazonaws.com",
         "mlops-events-start-executions": "events.amazonaws.com",
         "mlops-stop-training-jobs": "states.amazonaws.com",
@@ -250,6 +278,7 @@ def test_roles_trust_only_their_service(prod_plan: ProdPlan) -> None:
 # Each worker reads its own API key, of its own role (services/api auth/roles.py), and no other (#23).
 API_KEY_SECRET_OF = {
     "mlops-eval-role": "evaluator-api-key",
+    "mlops-eval-job-role": "evaluator-api-key",  # the GPU job publishes the evaluation's results
     "mlops-approval-role": "approval-worker-api-key",
     "mlops-projector-role": "projector-api-key",
     "mlops-claims-role": "projector-api-key",  # the claim handler is the projector's

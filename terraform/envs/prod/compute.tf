@@ -279,7 +279,9 @@ module "lambdas" {
       # Evaluations share the judge's Bedrock quota: reserved concurrency caps them.
       reserved_concurrency = var.evaluation_reserved_concurrency
       ephemeral_storage_mb = 10240
-      environment = {
+      # EVALUATION_BACKEND=sagemaker: this function starts a GPU Processing job per task
+      # (evaluation_job.tf); the settings below are also the job's (the dispatcher copies them)
+      environment = merge(local.evaluation_job_environment, {
         JUDGE                    = "bedrock"
         BEDROCK_REGION           = local.bedrock
         JUDGE_MODEL_ID           = var.judge_model_id
@@ -291,7 +293,7 @@ module "lambdas" {
         METRICS_NAMESPACE        = "MLOps"
         WORK_DIR                 = "/tmp/mlops-evaluation"
         HF_HOME                  = "/tmp/huggingface"
-      }
+      })
       sqs_source = merge(local.sqs_source["evaluation"], { maximum_concurrency = max(2, var.evaluation_reserved_concurrency) })
     }
 

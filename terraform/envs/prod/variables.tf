@@ -258,3 +258,15 @@ variable "adot_collector_image" {
   type        = string
   default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
 }
+
+variable "evaluation_instance_type" {
+  description = "GPU instance of the evaluation jobs (SageMaker Processing; EVALUATION_INSTANCE_TYPE). One A10G (24 GB, bf16) holds a 7B candidate in bf16 with batched generation."
+  type        = string
+  default     = "ml.g5.2xlarge"
+}
+
+variable "evaluation_job_timeout_seconds" {
+  description = "MaxRuntimeInSeconds of an evaluation job (EVALUATION_JOB_TIMEOUT_SECONDS): inside the workflow's evaluation timeout."
+  type        = number
+  default     = 3600
+}

@@ -92,6 +92,7 @@ def install() -> None:
         _install_stop_training_job()
         _install_task_token_answers()
         _install_search_applies_every_filter()
+        _install_update_endpoint()
         _installed = True  # 10 rides on 7's status fix (put_status_change_event)
 
 
@@ -837,3 +838,72 @@ def _install_search_applies_every_filter() -> None:
 
     backend_class: Any = SageMakerModelBackend
     backend_class.search = search
+
+
+################################################################################
+# 12. SageMaker: UpdateEndpoint, and the endpoint instance types AWS accepts
+################################################################################
+
+
+def _endpoint_instance_types() -> frozenset[str]:
+    import botocore.session
+
+    shape = (
+        botocore.session.get_session()
+        .get_service_model("sagemaker")
+        .shape_for("ProductionVariantInstanceType")
+    )
+    return frozenset(shape.enum)
+
+
+def _install_update_endpoint() -> None:
+    """moto has no UpdateEndpoint (the deployer's blue/green update, issue #20). The endpoint takes
+    the new config's variants at once and stays InService: the emulator runs no fleets, so the
+    DeploymentConfig's canary and alarm watch (checked for shape by strict mode) have nothing to do,
+    and a rollback is another UpdateEndpoint, as the deployer sends it."""
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        try:
+            config = self.describe_endpoint_config(endpoint_config_name)
+        except KeyError:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint_config '{arn}'.") from None
+        if endpoint.endpoint_status != "InService":  # AWS: only an endpoint in service can be updated
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.data_capture_config = config["DataCaptureConfig"]
+        endpoint.last_modified_time = utcnow()
+        return endpoint
+
+    def update_endpoint_action(self: Any) -> Any:
+        endpoint = self.sagemaker_backend.update_endpoint(
+            self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    def validate_instance_type(self: Any, instance_type: str) -> None:
+        # moto's own list of endpoint instance types is years old (no g5, g6, p4d, p5): the
+        # service model's enum (ProductionVariantInstanceType) is what AWS accepts.
+        if instance_type not in _endpoint_instance_types():
+            raise ValidationError(
+                message=f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: "
+                "Member must satisfy enum value set of ProductionVariantInstanceType"
+            )
+
+    endpoint_config_class: Any = FakeEndpointConfig
+    endpoint_config_class.validate_instance_type = validate_instance_type
+    update_endpoint_action.__name__ = "update_endpoint"
+    backend_class: Any = SageMakerModelBackend
+    backend_class.update_endpoint = update_endpoint
+    response_class: Any = SageMakerResponse
+    response_class.update_endpoint = update_endpoint_action

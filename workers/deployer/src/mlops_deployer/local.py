@@ -91,7 +91,9 @@ class LocalServing:
         if not path.is_file():
             return None
         serving = Serving(**json.loads(path.read_text()))
-        return serving if pid_alive(serving.pid) else None
+        # A file left by a stack that stopped (its processes with it): the pid may be another
+        # process's by now, so only a live process that still answers /ping at its URL counts.
+        return serving if pid_alive(serving.pid) and _pings(serving.url) else None
 
     def model_dir(self, endpoint: str, deployment_id: int) -> Path:
         return self.state_dir / "models" / endpoint / str(deployment_id)

@@ -235,7 +235,7 @@ def test_listener_rules_metrics_hidden_api_keys_skip_sign_in(prod_plan: ProdPlan
     from mlops_api.auth.deps import api_key_header
 
     rules = {rule["priority"]: rule for rule in prod_plan.values("aws_lb_listener_rule")}
-    assert sorted(rules) == [1, 10, 20]
+    assert sorted(rules) == [1, 10, 15, 20]
     # first: /metrics never leaves the VPC (the ADOT collector scrapes it inside the task)
     metrics = rules[1]
     assert metrics["condition"][0]["path_pattern"][0]["values"] == ["/metrics", "/metrics/*"]
@@ -249,12 +249,26 @@ def test_listener_rules_metrics_hidden_api_keys_skip_sign_in(prod_plan: ProdPlan
         "authenticate-oidc",
         "forward",
     ]
+    # a person's script (the SDK's signed-in session): the session checked, a 401 rather than a
+    # redirect when it is not, then the API
+    from mlops_client.credentials import SIGNED_IN_HEADER
+
+    scripts = rules[15]
+    (header,) = scripts["condition"][0]["http_header"]
+    assert header == {"http_header_name": SIGNED_IN_HEADER, "values": ["*"]}
+    sign_in, forward = sorted(scripts["action"], key=lambda a: a["order"])
+    assert sign_in["authenticate_oidc"][0]["on_unauthenticated_request"] == "deny"
+    assert forward["type"] == "forward"
     # a request carrying an API key, in the header the API reads, goes to the API without sign-in
     keyed = rules[20]
     (header,) = keyed["condition"][0]["http_header"]
     assert header == {"http_header_name": api_key_header.model.name, "values": ["*"]}
     assert [a["type"] for a in keyed["action"]] == ["forward"]
-    for address, action in (("aws_lb_listener_rule.api_key", 0), ("aws_lb_listener_rule.signed_in_api", 1)):
+    for address, action in (
+        ("aws_lb_listener_rule.api_key", 0),
+        ("aws_lb_listener_rule.signed_in_api", 1),
+        ("aws_lb_listener_rule.signed_in_api_client", 1),
+    ):
         forward = _alb_resource(prod_plan, address)["action"][action]
         assert forward["target_group_arn"]["references"][0] == "aws_lb_target_group.api.arn", address
 

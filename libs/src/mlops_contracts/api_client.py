@@ -164,7 +164,8 @@ class ApiClient:
     """A client of the platform API. `request` is the general call (it returns the response);
     the methods below it are the endpoints, returning the decoded JSON.
 
-    `transport` replaces httpx's network transport (tests pass an `httpx.MockTransport`).
+    `transport` replaces httpx's network transport (tests pass an `httpx.MockTransport`);
+    `headers` are sent with every request (the SDK's signed-in session: its cookie).
     """
 
     def __init__(
@@ -176,9 +177,10 @@ class ApiClient:
         attempts: int = 5,
         transport: httpx.BaseTransport | None = None,
         identity: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        headers = {"X-API-Key": api_key} if api_key else {}
+        headers = {**(headers or {}), **({"X-API-Key": api_key} if api_key else {})}
         if identity:  # the dashboard acts as the signed-in person: the ALB's signed header, passed on
             headers[IDENTITY_HEADER] = identity
         self._http = httpx.Client(
@@ -443,9 +445,10 @@ class AsyncApiClient:
         timeout: float = 10.0,
         attempts: int = 5,
         transport: httpx.AsyncBaseTransport | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        headers = {"X-API-Key": api_key} if api_key else {}
+        headers = {**(headers or {}), **({"X-API-Key": api_key} if api_key else {})}
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )

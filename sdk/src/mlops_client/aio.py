@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from mlops_client import _endpoints as ep
-from mlops_client.client import settings_from_env
+from mlops_client.client import redirected, settings_from_env, signed_in_refusal
+from mlops_client.credentials import Credentials
 from mlops_client.errors import ApiError, DatasetInvalid, WaitTimeout
 from mlops_client.models import Approval, Dataset, ModelGroup, Run, RunDetail
 from mlops_contracts.api_client import AsyncApiClient
@@ -25,13 +26,23 @@ class AsyncClient:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | None = None,
         *,
+        session_cookie: str | None = None,
         timeout: float = 30.0,
         attempts: int = 5,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.api = AsyncApiClient(base_url, api_key, timeout=timeout, attempts=attempts, transport=transport)
+        credentials = Credentials(base_url, api_key, session_cookie)
+        self.signed_in = session_cookie is not None
+        self.api = AsyncApiClient(
+            base_url,
+            api_key,
+            timeout=timeout,
+            attempts=attempts,
+            transport=transport,
+            headers=credentials.headers(),
+        )
         self.runs = AsyncRuns(self)
         self.datasets = AsyncDatasets(self)
         self.approvals = AsyncApprovals(self)
@@ -39,8 +50,9 @@ class AsyncClient:
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncClient:
-        url, key = settings_from_env()
-        return cls(url, key, **options)
+        """As `Client.from_env`."""
+        found = settings_from_env()
+        return cls(found.url, found.api_key, session_cookie=found.session_cookie, **options)
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -54,7 +66,14 @@ class AsyncClient:
         await self.aclose()
 
     async def _call(self, call: ep.Call) -> Any:
-        response = await self.api.request(call.method, call.path, **call.kwargs)
+        try:
+            response = await self.api.request(call.method, call.path, **call.kwargs)
+        except ApiError as exc:
+            if self.signed_in:
+                raise signed_in_refusal(exc) from exc
+            raise
+        if response.is_redirect:
+            raise redirected(response)
         return response.json() if response.content else None
 
 

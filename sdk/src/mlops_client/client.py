@@ -7,7 +7,6 @@ Built on the platform's one HTTP client, `mlops_contracts.api_client.ApiClient`
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,24 +16,38 @@ from typing import Any
 import httpx
 
 from mlops_client import _endpoints as ep
-from mlops_client.errors import ApiError, ConfigurationError, DatasetInvalid, WaitTimeout
+from mlops_client.credentials import SESSION_VARIABLE, Credentials, credentials_from_env
+from mlops_client.errors import ApiError, DatasetInvalid, WaitTimeout
 from mlops_client.models import Approval, Dataset, ModelGroup, Run, RunDetail
 from mlops_contracts.api_client import ApiClient
 
-URL_VARIABLES = ("MLOPS_API_URL", "API_URL")
-KEY_VARIABLES = ("MLOPS_API_KEY", "API_KEY")
+
+def settings_from_env() -> Credentials:
+    """The API's URL and who calls it, from the environment (mlops_client.credentials)."""
+    return credentials_from_env()
 
 
-def settings_from_env() -> tuple[str, str]:
-    """(url, key) from MLOPS_API_URL / MLOPS_API_KEY (API_URL / API_KEY also accepted)."""
-    url = next((os.environ[v] for v in URL_VARIABLES if os.environ.get(v)), None)
-    key = next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), None)
-    missing = [names[0] for names, value in ((URL_VARIABLES, url), (KEY_VARIABLES, key)) if not value]
-    if missing:
-        raise ConfigurationError(f"set {' and '.join(missing)} (the platform API's URL and an API key)")
-    assert url
-    assert key
-    return url, key
+def signed_in_refusal(error: ApiError) -> ApiError:
+    """A refused session says what to do about it (the load balancer's session expires)."""
+    if error.status_code != 401:
+        return error
+    return ApiError(
+        401,
+        f"{error.message} - the signed-in session was refused: sign in again in the browser and copy "
+        f"its session cookie into {SESSION_VARIABLE} anew",
+        detail=error.detail,
+    )
+
+
+def redirected(response: httpx.Response) -> ApiError:
+    """An answer that sends the caller to sign in (a load balancer rule that redirects to the
+    identity provider) is no API answer: a script cannot follow it."""
+    return ApiError(
+        401,
+        f"{response.request.method} {response.request.url.path} was redirected to sign in "
+        f"({response.headers.get('location', '')[:80]}): set {SESSION_VARIABLE} to a live session "
+        "cookie, or use an API key",
+    )
 
 
 class Client:
@@ -49,13 +62,23 @@ class Client:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | None = None,
         *,
+        session_cookie: str | None = None,
         timeout: float = 30.0,
         attempts: int = 5,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.api = ApiClient(base_url, api_key, timeout=timeout, attempts=attempts, transport=transport)
+        credentials = Credentials(base_url, api_key, session_cookie)
+        self.signed_in = session_cookie is not None
+        self.api = ApiClient(
+            base_url,
+            api_key,
+            timeout=timeout,
+            attempts=attempts,
+            transport=transport,
+            headers=credentials.headers(),
+        )
         self.runs = Runs(self)
         self.datasets = Datasets(self)
         self.approvals = Approvals(self)
@@ -63,8 +86,9 @@ class Client:
 
     @classmethod
     def from_env(cls, **options: Any) -> Client:
-        url, key = settings_from_env()
-        return cls(url, key, **options)
+        """MLOPS_API_URL and MLOPS_API_KEY, or MLOPS_SESSION_COOKIE to call as the signed-in person."""
+        found = settings_from_env()
+        return cls(found.url, found.api_key, session_cookie=found.session_cookie, **options)
 
     def close(self) -> None:
         self.api.close()
@@ -78,7 +102,14 @@ class Client:
         self.close()
 
     def _call(self, call: ep.Call) -> Any:
-        response = self.api.request(call.method, call.path, **call.kwargs)
+        try:
+            response = self.api.request(call.method, call.path, **call.kwargs)
+        except ApiError as exc:
+            if self.signed_in:
+                raise signed_in_refusal(exc) from exc
+            raise
+        if response.is_redirect:
+            raise redirected(response)
         return response.json() if response.content else None
 
 

@@ -3,7 +3,9 @@
 # HTTPS listener's rules, first match wins:
 #   1. the API's /metrics: 404 from the load balancer itself (the ADOT sidecar scrapes it in the task);
 #   2. the Teams approval links: sign-in through the identity provider, then the API;
-#   3. a request carrying an API key (CI, workers, scripts): the API, no sign-in (the API checks the key);
+#   3. a person's script (the SDK with MLOPS_SESSION_COOKIE: the session cookie and the signed-in
+#      client header): the session checked, then the API; an expired session is a 401, not a redirect;
+#   4. a request carrying an API key (CI, workers, scripts): the API, no sign-in (the API checks the key);
 #   default: sign-in through the identity provider (authenticate-oidc), then the dashboard.
 # After sign-in the load balancer adds its signed identity header (x-amzn-oidc-data) to each request;
 # the API verifies it with the load balancer's ARN as the expected signer.
@@ -231,6 +233,43 @@ resource "aws_lb_listener_rule" "signed_in_api" {
   condition {
     path_pattern {
       values = var.signed_in_api_paths
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener_rule" "signed_in_api_client" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 15
+
+  action {
+    type  = "authenticate-oidc"
+    order = 1
+    authenticate_oidc {
+      issuer                 = local.authenticate.issuer
+      authorization_endpoint = local.authenticate.authorization_endpoint
+      token_endpoint         = local.authenticate.token_endpoint
+      user_info_endpoint     = local.authenticate.user_info_endpoint
+      client_id              = local.authenticate.client_id
+      client_secret          = var.oidc_client_secret
+      scope                  = local.authenticate.scope
+      session_timeout        = local.authenticate.session_timeout
+      # a script cannot follow the identity provider's sign-in: 401 instead of a redirect
+      on_unauthenticated_request = "deny"
+    }
+  }
+
+  action {
+    type             = "forward"
+    order            = 2
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+
+  condition {
+    http_header {
+      http_header_name = var.signed_in_api_client_header
+      values           = ["*"]
     }
   }
 

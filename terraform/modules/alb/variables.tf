@@ -59,6 +59,12 @@ variable "api_key_header" {
   default     = "X-API-Key"
 }
 
+variable "signed_in_api_client_header" {
+  description = "Header a person's script sends with the load balancer's session cookie (the SDK's MLOPS_SESSION_COOKIE, mlops_client.credentials): requests with it go to the API after the session is checked."
+  type        = string
+  default     = "X-MLOps-Signed-In"
+}
+
 variable "blocked_paths" {
   description = "Paths the load balancer answers 404 itself, never forwarded (the API's Prometheus metrics: the ADOT sidecar scrapes them inside the task)."
   type        = list(string)

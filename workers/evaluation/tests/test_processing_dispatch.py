@@ -125,6 +125,7 @@ def test_the_processing_job_request_has_the_real_shape_and_no_secret(
     assert environment["HF_TOKEN_SECRET_ID"] == HF_SECRET_ARN  # the secret's id travels...
     assert environment["JUDGE"] == "bedrock"
     assert environment["RUN_ID"] == "7"
+    assert environment["HF_HOME"] == "/opt/ml/processing/huggingface"  # on the job's storage volume
     body = json.dumps(request)
     # ...never the token, the worker's key or the task token (Describe would show them)
     for secret in (HF_TOKEN_VALUE, EVALUATOR_KEY, "the-task-token"):

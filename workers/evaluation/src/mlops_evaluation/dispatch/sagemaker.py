@@ -158,7 +158,13 @@ def create_job_request(
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": int(settings.job_timeout_seconds)},
         "AppSpecification": {"ImageUri": processing.image, "ContainerEntrypoint": list(JOB_ENTRYPOINT)},
-        "Environment": {**job_environment(environ), "RUN_ID": str(task.run_id)},
+        "Environment": {
+            **job_environment(environ),
+            "RUN_ID": str(task.run_id),
+            # the model downloads go to the job's ML storage volume (VolumeSizeInGB), not the root disk
+            "WORK_DIR": f"{CONTAINER_ROOT}/work",
+            "HF_HOME": f"{CONTAINER_ROOT}/huggingface",
+        },
         "RoleArn": processing.role_arn,
         "Tags": [
             {"Key": "project", "Value": "mlops"},

@@ -1,11 +1,14 @@
 """`make demo`'s path (mlops_devstack.demo.flow.run_demo) on the e2e platform with the real workers:
 the samples and the offline tiny model through a LoRA fine-tune, the offline judge, an approver's
-decision and the registry, then the report the demo prints."""
+decision and the registry, the approved model served by the release's Deploy stage (a local serving
+process) and asked one sample question, then the report the demo prints."""
 
 from __future__ import annotations
 
 import io
+import time
 
+import httpx
 import pytest
 from rich.console import Console
 
@@ -25,7 +28,7 @@ def test_the_demo_reaches_approved_and_go_prod(
         model_dir=tmp_path_factory.mktemp("models") / "tiny-llm",
         # fewer steps than `make demo`: the path is the same, the test stays short
         hyperparameters={"epochs": 2, "batch_size": 8, "max_seq_length": 128, "learning_rate": 0.005},
-        timeouts=PhaseTimeouts(training=240, evaluation=240, approval=60, registry=30),
+        timeouts=PhaseTimeouts(training=240, evaluation=240, approval=60, registry=30, serving=120),
         poll_seconds=0.5,  # the e2e stack's approval timeout is seconds, not 72 h
     )
     keys = DemoKeys(operator=real_release.keys["operator"], approver=real_release.keys["approver"])
@@ -70,5 +73,47 @@ def test_the_demo_reaches_approved_and_go_prod(
     ):
         assert line in report
     assert f"threshold {config.ml_score_threshold:g}: PASS" in report
-    for phase in ("stack start", "preparation", "training", "evaluation", "approval", "registry", "total"):
+    for phase in (
+        "stack start",
+        "preparation",
+        "training",
+        "evaluation",
+        "approval",
+        "registry",
+        "serving",
+        "total",
+    ):
         assert phase in report.split("Phase timings", 1)[1]
+
+    # Served (#20): the release's deployment is in service at a local URL that answers; the demo
+    # asked it one of the run's evaluation questions through the API and printed answer and latency.
+    deployment, answer = result.deployment, result.answer
+    assert deployment is not None
+    assert answer is not None
+    assert (deployment["status"], deployment["origin"], deployment["run_id"]) == (
+        "in_service",
+        "release",
+        result.run["id"],
+    )
+    assert httpx.get(f"{deployment['endpoint_url']}/ping").status_code == 200
+    assert answer["answer"].strip()
+    assert answer["latency_ms"] > 0
+    for line in (
+        "Served",
+        str(deployment["endpoint_url"]),
+        answer["question"],
+        f"{answer['latency_ms']:.0f} ms",
+    ):
+        assert line in report
+    # Retired: the bus's event reaches the deployer, which stops the serving process.
+    with real_release.client("operator") as operator:
+        assert operator.delete(f"/deployments/{deployment['id']}").json()["status"] == "retired"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{deployment['endpoint_url']}/ping", timeout=1)
+        except httpx.TransportError:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the retired deployment still answers at {deployment['endpoint_url']}")

@@ -59,6 +59,7 @@ class PhaseTimeouts:
     evaluation: float = 300.0
     approval: float = 120.0
     registry: float = 60.0
+    serving: float = 180.0  # the Deploy stage: the model data extracted, the server up, the smoke test
 
 
 @dataclass
@@ -119,6 +120,9 @@ class DemoResult:
     approval: dict[str, Any]
     version: dict[str, Any]  # the registry's model version of the run (GET /models/{name}/versions)
     clock: PhaseClock
+    # the release's deployment in service (GET /models/{name}/deployments) and what it answered
+    deployment: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -166,7 +170,7 @@ class _Session:
 def run_demo(
     api_url: str, keys: DemoKeys, config: DemoConfig, progress: Progress, clock: PhaseClock | None = None
 ) -> DemoResult:
-    """Samples -> finetune run -> evaluation -> approval -> registry Approved + go_prod."""
+    """Samples -> finetune run -> evaluation -> approval -> registry Approved + go_prod -> served."""
     clock = clock or PhaseClock()
     operator = ApiClient(api_url, keys.operator, timeout=60)
     approver = ApiClient(api_url, keys.approver, timeout=60)
@@ -233,9 +237,53 @@ def _run(s: _Session) -> DemoResult:
             "model package Approved + deployment_status=go_prod",
         )
         timing.note = f"{config.model_name} v{version['version']} {version['approval_status']}"
+
+    with s.clock.phase("serving", s.progress) as timing:
+        deployment = s.poll(
+            "serving",
+            timeouts.serving,
+            lambda: _served(s.operator, config.model_name, run_id),
+            "the release's deployment in service",
+        )
+        answer = _ask(s.operator, run_id, int(deployment["id"]))
+        timing.note = f"{deployment['endpoint_url']} answered in {answer['latency_ms']:.0f} ms"
     s.fetch_run(run_id)
     assert s.run is not None
-    return DemoResult(s.run, datasets, model_id, {**approval, **decided}, version, s.clock)
+    return DemoResult(
+        s.run,
+        datasets,
+        model_id,
+        {**approval, **decided},
+        version,
+        s.clock,
+        deployment=deployment,
+        answer=answer,
+    )
+
+
+def _served(api: ApiClient, model_name: str, run_id: int) -> dict[str, Any] | None:
+    """The deployment the release's Deploy stage made of the run, once in service (SERVING_BACKEND=local:
+    a serving process of the approved model on a free port)."""
+    items = api.request("GET", f"/models/{model_name}/deployments").json()["items"]
+    mine = [d for d in items if d.get("run_id") == run_id]
+    if not mine:
+        return None
+    deployment: dict[str, Any] = mine[0]
+    if deployment["status"] in ("failed", "rolled_back"):
+        raise DemoFailed(
+            "serving", f"deployment {deployment['id']} is {deployment['status']}: {deployment['reason']}"
+        )
+    return deployment if deployment["status"] == "in_service" else None
+
+
+def _ask(api: ApiClient, run_id: int, deployment_id: int) -> dict[str, Any]:
+    """One of the run's evaluation questions, asked through the API's "try it"."""
+    items = api.samples(run_id, limit=1).get("items") or [{}]
+    question = str(items[0].get("question") or "What does the platform store runs in?")
+    contexts = [str(c) for c in items[0].get("contexts") or []][:4]
+    body = {"question": question, "contexts": contexts, "max_new_tokens": 32}
+    answered: dict[str, Any] = api.request("POST", f"/deployments/{deployment_id}/invoke", json=body).json()
+    return {"question": question, **answered}
 
 
 def _pending_approval(api: ApiClient, run_id: int) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ def print_report(console: Console, result: DemoResult) -> None:
     print_training(console, run)
     print_mlscore(console, run)
     print_registry(console, result)
+    print_serving(console, result)
     print_timings(console, result.clock.phases, result.clock.total())
 
 
@@ -134,6 +135,22 @@ def print_registry(console: Console, result: DemoResult) -> None:
     approval = result.approval
     table.add_row("approved by", f"{approval.get('decided_by')} at {approval.get('decided_at')}")
     table.add_row("package ARN", str(version.get("arn")))
+    console.print(table)
+
+
+def print_serving(console: Console, result: DemoResult) -> None:
+    """The approved model served: its endpoint, one sample question, the answer and the latency."""
+    deployment, answer = result.deployment, result.answer
+    if deployment is None or answer is None:
+        return
+    table = Table(title="Served (the release's Deploy stage)", title_justify="left")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("endpoint", f"{deployment['endpoint_name']} at {deployment['endpoint_url']}")
+    table.add_row("deployment", f"#{deployment['id']} v{deployment['version']} {deployment['status']}")
+    table.add_row("question", str(answer["question"]))
+    table.add_row("answer", str(answer["answer"]))
+    table.add_row("latency", f"{answer['latency_ms']:.0f} ms")
     console.print(table)
 
 

@@ -65,7 +65,9 @@ def db(migrated_database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 @pytest.fixture(autouse=False)
 def clean(db: psycopg.Connection[Any], aws: AwsFixture) -> None:
-    db.execute("TRUNCATE run_results, run_events, pipeline_runs, datasets, outbox, deployments RESTART IDENTITY CASCADE")
+    db.execute(
+        "TRUNCATE run_results, run_events, pipeline_runs, datasets, outbox, deployments RESTART IDENTITY CASCADE"
+    )
     aws.purge()
 
 

@@ -193,12 +193,16 @@ class Candidate:
         tokenizer.padding_side = "left"  # decoder-only: generated tokens follow the prompt directly
         self.tokenizer = tokenizer
         self.model = (model if quantization is not None else model.to(self.device)).eval()
+        self.dtype = "nf4" if quantization is not None else str(dtype).removeprefix("torch.")
         log.info(
             "candidate loaded on %s in %s%s",
             self.device,
             str(dtype).removeprefix("torch."),
             " with 4-bit NF4 base weights" if quantization is not None else "",
         )
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "transformers", "device": self.device, "dtype": getattr(self, "dtype", None)}
 
     def _clip(self, ids: list[int], limit: int) -> list[int]:
         if len(ids) <= limit:

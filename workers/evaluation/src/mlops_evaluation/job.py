@@ -77,7 +77,7 @@ def run_job(root: Path = PROCESSING_ROOT, message_file: Path = MESSAGE_FILE) -> 
         _write_message(message_file, reason)
         return _finish(root, task.run_id, answer_failure(task.task_token, "Evaluation.Misconfigured", reason))
     try:
-        result = process_task(task, settings)
+        result = process_task(task, settings, entrypoint="job")
     except Exception as exc:  # the answer itself could not be sent
         log.exception("run %d: the evaluation could not answer its task", task.run_id)
         _write_message(message_file, f"{type(exc).__name__}: {exc}")

@@ -56,6 +56,9 @@ class VllmCandidate:
         except Exception as exc:
             raise CandidateError(f"vLLM cannot load the candidate (base {files.base_model}): {exc}") from exc
 
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "vllm", "device": "cuda", "dtype": "bfloat16"}
+
     def prompt_ids(self, questions: Sequence[str], contexts: Sequence[Sequence[str]]) -> list[list[int]]:
         fmt = self.files.prompt_format
         return [fmt.encode(self.tokenizer, q, c) for q, c in zip(questions, contexts, strict=True)]

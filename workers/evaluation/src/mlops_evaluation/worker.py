@@ -44,6 +44,9 @@ class Outcome:
     judge: Judge | None = None
     timings: dict[str, float] = field(default_factory=dict)
     samples_uri: str | None = None
+    # where the answers were generated: the entrypoint ("job": python -m mlops_evaluation job, on
+    # SageMaker or as the local backend's subprocess; "in-process": the queue's consumer), engine, device
+    inference: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -78,6 +81,7 @@ class Outcome:
             "usage": judge.usage.as_dict() if judge else None,
             "cost_usd": judge.cost_usd() if judge else 0.0,
             "duration_seconds": {k: round(v, 3) for k, v in self.timings.items()},
+            "inference": self.inference,
             "samples_uri": self.samples_uri,
             "top_errors": [[text, count] for text, count in errors.most_common(5)],
             "error": {"code": self.error.code, "reason": self.error.reason} if self.error else None,
@@ -93,10 +97,11 @@ def evaluate(
     *,
     judge: Judge | None = None,
     cancel: threading.Event | None = None,
+    entrypoint: str = "in-process",
 ) -> Outcome:
     """Generate and score; never raises for an evaluation failure (it is in `Outcome.error`)."""
     threshold = task.ml_score_threshold if task.ml_score_threshold is not None else settings.default_threshold
-    outcome = Outcome(task=task, threshold=threshold)
+    outcome = Outcome(task=task, threshold=threshold, inference={"entrypoint": entrypoint})
     started = time.monotonic()
     try:
         if judge is None and settings.judge == "bedrock":
@@ -112,6 +117,7 @@ def evaluate(
         gc.freeze()
         try:
             candidate = load_candidate(files, device=settings.device, engine=settings.inference_engine)
+            outcome.inference.update(candidate.describe())
             prompts = candidate.prompt_ids([r.question for r in rows], [r.contexts for r in rows])
             answers = candidate.generate(
                 prompts,
@@ -222,6 +228,7 @@ def process_task(
     settings: EvaluationSettings,
     *,
     judge: Judge | None = None,
+    entrypoint: str = "in-process",
 ) -> TaskResult:
     """Evaluate and answer the task token. Raises only when the answer itself could not be sent
     (the message is then redelivered)."""
@@ -232,7 +239,7 @@ def process_task(
         log.warning("skipping run %d: %s", task.run_id, exc)
         return "token_closed"
     with HeartbeatThread(token.heartbeat, settings.heartbeat_seconds) as beat:
-        outcome = evaluate(task, settings, judge=judge, cancel=beat.dead)
+        outcome = evaluate(task, settings, judge=judge, cancel=beat.dead, entrypoint=entrypoint)
         if beat.dead.is_set():
             log.warning("run %d: the workflow stopped waiting; results not published", task.run_id)
             return "token_closed"

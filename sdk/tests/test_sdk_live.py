@@ -114,6 +114,15 @@ def test_list_iterates_over_more_than_one_page_with_filters(
         limited = [run.id for run in client.runs.list(status="pending", page_size=2, limit=3)]
     assert listed == sorted(ids, reverse=True)  # newest first, each run once
     assert len(limited) == 3
+    # an evaluated run's MLScore and verdict come with the list
+    with clients.as_("evaluator") as evaluator:
+        put = evaluator.put(
+            f"/runs/{ids[0]}/results/evaluation", json={"metrics": {}, "ml_score": 0.9, "passed": True}
+        )
+        assert put.status_code == 200, put.text
+    with _client(clients) as client:
+        scored = {run.id: (run.ml_score, run.passed) for run in client.runs.list(model_name="sdk-model")}
+    assert scored == {ids[0]: (0.9, True), **{i: (None, None) for i in ids[1:]}}
 
 
 def test_a_dataset_with_bad_lines_raises_naming_the_lines(

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlops_contracts.status import RunStatus, TaskType
 
@@ -108,6 +108,9 @@ class Run(_Answer):
     updated_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # the evaluation's MLScore and verdict (GET /runs' items; RunDetail takes them from its results)
+    ml_score: float | None = None
+    passed: bool | None = None
 
 
 class RunEvent(_Answer):
@@ -132,10 +135,13 @@ class RunDetail(Run):
     timeline: list[RunEvent] = Field(default_factory=list)
     results: list[RunResult] = Field(default_factory=list)
 
-    @property
-    def ml_score(self) -> float | None:
-        """The evaluation's MLScore, when the run has one."""
-        return next((r.ml_score for r in self.results if r.stage == "evaluation"), None)
+    @model_validator(mode="after")
+    def _evaluation_outcome(self) -> RunDetail:
+        """`ml_score` and `passed` from the evaluation's result, as GET /runs' items carry them."""
+        evaluation = next((r for r in self.results if r.stage == "evaluation"), None)
+        if evaluation is not None:
+            self.ml_score, self.passed = evaluation.ml_score, evaluation.passed
+        return self
 
 
 class Dataset(_Answer):

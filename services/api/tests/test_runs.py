@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from mlops_api.runs.schemas import RunOut, RunPage
+from mlops_api.runs.schemas import RunListItem, RunPage
 from mlops_contracts.status import RunStatus
 from mlops_testkit.api import BUCKET, OUTPUTS_BUCKET, Clients, run_body
 
@@ -208,10 +208,21 @@ def test_the_written_page_is_the_page_pydantic_renders(
         'hyperparameters = hyperparameters || \'{"note": [1, 2.5, null, {"deep": true}]}\' WHERE id = %s',
         (ids[1],),
     )
-    columns = list(RunOut.model_fields)
-    rows = db.execute(f"SELECT {', '.join(columns)} FROM pipeline_runs ORDER BY id DESC").fetchall()
+    # an evaluated run carries its evaluation's MLScore and verdict; a training result is not one
+    db.execute(
+        "INSERT INTO run_results (run_id, stage, metrics, ml_score, passed) VALUES "
+        "(%s, 'evaluation', '{}', 0.8125, true), (%s, 'evaluation', '{}', 0.25, false), "
+        "(%s, 'training', '{}', 0.5, null)",
+        (ids[2], ids[3], ids[0]),
+    )
+    columns = list(RunListItem.model_fields)
+    selected = ", ".join(f"r.{c}" if c in ("ml_score", "passed") else f"p.{c}" for c in columns)
+    rows = db.execute(
+        f"SELECT {selected} FROM pipeline_runs p LEFT JOIN run_results r "
+        "ON r.run_id = p.id AND r.stage = 'evaluation' ORDER BY p.id DESC"
+    ).fetchall()
     runs = [
-        RunOut.model_validate(
+        RunListItem.model_validate(
             {
                 c: v.astimezone(UTC) if isinstance(v, datetime) else v
                 for c, v in zip(columns, row, strict=True)
@@ -229,7 +240,15 @@ def test_the_written_page_is_the_page_pydantic_renders(
         rest = viewer.get("/runs", params={"limit": 3, "cursor": first.json()["next_cursor"]})
     assert first.headers["content-type"] == "application/json"
     assert [first.json(), rest.json()] == [json.loads(page.model_dump_json()) for page in expected]
-    assert [list(item) for item in first.json()["items"]] == [columns] * 3  # RunOut's order
+    assert [list(item) for item in first.json()["items"]] == [columns] * 3  # RunListItem's order
+    scores = {r["id"]: (r["ml_score"], r["passed"]) for page in (first, rest) for r in page.json()["items"]}
+    assert scores == {
+        ids[0]: (None, None),
+        ids[1]: (None, None),
+        ids[2]: (0.8125, True),
+        ids[3]: (0.25, False),
+        ids[4]: (None, None),
+    }
     assert [r["id"] for page in (first, rest) for r in page.json()["items"]] == ids[::-1]
     failed = rest.json()["items"][0]
     assert failed["started_at"] == "2026-01-02T03:04:05Z"

@@ -98,6 +98,9 @@ def test_runs_table_filters_and_refreshes_while_runs_are_active(
         evaluator.put(f"/runs/{third}/results/evaluation", json={"metrics": {}, "ml_score": 0.42})
     at = app("viewer")
     assert list(at.dataframe[0].value["Tags"]) == ["", "", "baseline"]
+    scores = at.dataframe[0].value["MLScore"]  # the evaluation's, from GET /runs; none before it
+    assert list(scores[:2]) == [0.42, 0.81]
+    assert scores.isna().tolist() == [False, False, True]
     at.multiselect(key="filter_tags").set_value(["baseline"]).run()
     assert list(at.dataframe[0].value["Run"]) == [first]
     at.multiselect(key="filter_tags").set_value([])

@@ -305,10 +305,22 @@ class RunDetail(RunOut):
     results: list[RunResultOut]
 
 
+class RunListItem(RunOut):
+    """A run of GET /runs: the run, and its evaluation's outcome when it has one (the list's MLScore
+    column; the whole result is in GET /runs/{id})."""
+
+    ml_score: float | None = Field(
+        default=None, description="The evaluation's MLScore, 0 to 1; null until the run is evaluated"
+    )
+    passed: bool | None = Field(
+        default=None, description="True when the MLScore reached the threshold; null until evaluated"
+    )
+
+
 class RunPage(BaseModel):
     model_config = ConfigDict(json_schema_extra=fill)
 
-    items: list[RunOut]
+    items: list[RunListItem]
     next_cursor: int | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page"
     )

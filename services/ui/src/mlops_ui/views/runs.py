@@ -28,6 +28,7 @@ def table(runs: list[dict[str, Any]]) -> pd.DataFrame:
         {
             "Run": r["id"],
             "Status": ui.status_text(r["status"]),
+            "MLScore": r.get("ml_score"),  # the evaluation's; empty until the run is evaluated
             "Model": r["model_name"],
             "Task": "Fine-tune" if r["task_type"] == "finetune" else "Evaluation only",
             "Experiment": r["experiment_name"],
@@ -38,8 +39,19 @@ def table(runs: list[dict[str, Any]]) -> pd.DataFrame:
         }
         for r in runs
     ]
-    columns = ["Run", "Status", "Model", "Task", "Experiment", "Tags", "Created", "Duration", "Launched by"]
-    return pd.DataFrame(rows, columns=columns)
+    columns = [
+        "Run",
+        "Status",
+        "MLScore",
+        "Model",
+        "Task",
+        "Experiment",
+        "Tags",
+        "Created",
+        "Duration",
+        "Launched by",
+    ]
+    return pd.DataFrame(rows, columns=columns).astype({"MLScore": "float64"})
 
 
 def created_window(period: str, where: Any) -> tuple[datetime | None, datetime | None]:
@@ -142,6 +154,9 @@ def render() -> None:
                 column_config={
                     "Run": st.column_config.NumberColumn("Run", format="#%d", width=60),
                     "Status": st.column_config.TextColumn("Status", width=140),
+                    "MLScore": st.column_config.NumberColumn(
+                        "MLScore", format="%.3f", width=80, help="The evaluation's MLScore (0 to 1)"
+                    ),
                     "Model": st.column_config.TextColumn("Model", width=170),
                     "Task": st.column_config.TextColumn("Task", width=120),
                     "Created": st.column_config.DatetimeColumn(

@@ -149,6 +149,7 @@ def test_serve_try_roll_back_and_retire(
         and e["detail"]["deployment_id"] == outcome.deployment_id
     ]
     monkeypatch.setenv("DEPLOYER_STATE_DIR", str(tmp_path / "deployments"))
+    monkeypatch.setenv("SERVING_BACKEND", "local")
     from mlops_deployer.handler import retire
 
     assert retire(event) == "stopped"

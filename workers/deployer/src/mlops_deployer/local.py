@@ -93,7 +93,7 @@ class LocalServing:
         serving = Serving(**json.loads(path.read_text()))
         # A file left by a stack that stopped (its processes with it): the pid may be another
         # process's by now, so only a live process that still answers /ping at its URL counts.
-        return serving if pid_alive(serving.pid) and _pings(serving.url) else None
+        return serving if pid_alive(serving.pid) and _pings(serving.url, timeout=10.0) else None
 
     def model_dir(self, endpoint: str, deployment_id: int) -> Path:
         return self.state_dir / "models" / endpoint / str(deployment_id)
@@ -169,9 +169,9 @@ class LocalServing:
         return True
 
 
-def _pings(url: str) -> bool:
+def _pings(url: str, timeout: float = 2.0) -> bool:
     try:
-        return httpx.get(url + "/ping", timeout=2.0).status_code == 200
+        return httpx.get(url + "/ping", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -1,5 +1,7 @@
-"""The `mlops` command through its installed entry point (a subprocess, as a shell or CI runs it)
-against the live API: each command's table and --json output, and the exit codes."""
+"""The `mlops` command against the live API: each command's table and --json output, and the exit
+codes. Most checks run the command's Typer app in this process (Typer's CliRunner: the app the
+entry point runs, without a Python start per command); the exit codes a shell or CI sees are also
+checked through the installed entry point, in a subprocess."""
 
 from __future__ import annotations
 
@@ -8,26 +10,45 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from mlops_client.cli import app
 from mlops_testkit.api import EVAL_ROW, Clients, jsonl, run_body
 
 MLOPS = shutil.which("mlops", path=str(Path(sys.executable).parent))  # the venv's entry point
 
 
-def mlops(
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _environment(clients: Clients, role: str, env: dict[str, str] | None) -> dict[str, str]:
+    return {"MLOPS_API_URL": clients.base_url, "MLOPS_API_KEY": clients.keys[role], **(env or {})}
+
+
+def mlops(clients: Clients, *args: str, role: str = "operator", env: dict[str, str] | None = None) -> Ran:
+    """The command in this process; an exception the command does not turn into an exit code fails
+    the test as it is."""
+    environment: dict[str, str | None] = {"MLOPS_SESSION_COOKIE": None, **_environment(clients, role, env)}
+    result = CliRunner().invoke(app, list(args), env=environment, catch_exceptions=False)
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def mlops_script(
     clients: Clients, *args: str, role: str = "operator", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """The command through its installed entry point, as a shell or CI runs it."""
     assert MLOPS, "the mlops entry point is not installed (make setup)"
-    environment = {
-        **os.environ,
-        "MLOPS_API_URL": clients.base_url,
-        "MLOPS_API_KEY": clients.keys[role],
-        **(env or {}),
-    }
+    environment = {**os.environ, **_environment(clients, role, env)}
+    environment.pop("MLOPS_SESSION_COOKIE", None)
     return subprocess.run([MLOPS, *args], capture_output=True, text=True, env=environment, timeout=60)
 
 
@@ -84,10 +105,11 @@ def test_wait_exit_codes(clients: Clients, datasets: dict[str, int], tmp_path: P
     _set(clients, rejected, "training", "evaluating", "rejected")
     _set(clients, failed, "failed")
 
-    assert mlops(clients, "runs", "wait", str(awaiting), "--timeout", "5").returncode == 0
+    # through the installed entry point: the exit codes a shell or CI job reads
+    assert mlops_script(clients, "runs", "wait", str(awaiting), "--timeout", "5").returncode == 0
     assert mlops(clients, "runs", "wait", str(rejected), "--timeout", "5").returncode == 1
     assert mlops(clients, "runs", "wait", str(failed), "--timeout", "5").returncode == 1
-    timed_out = mlops(clients, "runs", "wait", str(stuck), "--timeout", "0.5", "--json")
+    timed_out = mlops_script(clients, "runs", "wait", str(stuck), "--timeout", "0.5", "--json")
     assert timed_out.returncode == 3
     assert json.loads(timed_out.stdout)["status"] == "pending"
     assert "still 'pending'" in timed_out.stderr
@@ -150,6 +172,7 @@ def test_launch_usage_errors_exit_2(clients: Clients, datasets: dict[str, int], 
     assert unknown.returncode == 2
     assert "eval_dataset_id 999999: no such dataset" in unknown.stderr
     assert mlops(clients, "runs", "frobnicate").returncode == 2
+    assert mlops_script(clients, "runs", "frobnicate").returncode == 2  # usage, as the shell sees it
     no_key = mlops(clients, "runs", "list", env={"MLOPS_API_KEY": "", "API_KEY": ""})
     assert no_key.returncode == 2
     assert "MLOPS_API_KEY" in no_key.stderr
@@ -197,6 +220,6 @@ def test_models_list(clients: Clients, clean: None) -> None:
 
 
 def test_shell_completion_script(clients: Clients) -> None:
-    shown = mlops(clients, "--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    shown = mlops_script(clients, "--show-completion", "bash", env={"SHELL": "/bin/bash"})
     assert shown.returncode == 0, shown.stderr
     assert "_MLOPS_COMPLETE" in shown.stdout

@@ -88,6 +88,10 @@ def test_runs_launch_get_list_and_cancel(clients: Clients, datasets: dict[str, i
     assert listed_table.returncode == 0, listed_table.stderr
     assert "cli-model" in listed_table.stdout
     assert "experiment" in listed_table.stdout  # the header
+    assert "MLScore" in listed_table.stdout
+    with clients.as_("evaluator") as evaluator:
+        evaluator.put(f"/runs/{run['id']}/results/evaluation", json={"metrics": {}, "ml_score": 0.8125})
+    assert "0.812" in mlops(clients, "runs", "list", "--model", "cli-model").stdout  # the evaluation's
 
     cancelled = mlops(clients, "runs", "cancel", str(run["id"]), "--reason", "wrong data", "--json")
     assert cancelled.returncode == 0, cancelled.stderr

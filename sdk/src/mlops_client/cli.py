@@ -113,6 +113,7 @@ def _run_rows(runs: Iterable[Any]) -> list[list[Any]]:
         [
             r.id,
             r.status.value,
+            "" if r.ml_score is None else f"{r.ml_score:.3f}",
             r.model_name,
             r.task_type.value,
             r.experiment_name,
@@ -122,7 +123,7 @@ def _run_rows(runs: Iterable[Any]) -> list[list[Any]]:
     ]
 
 
-RUN_COLUMNS = ("id", "status", "model", "task", "experiment", "created")
+RUN_COLUMNS = ("id", "status", "MLScore", "model", "task", "experiment", "created")
 
 
 def _show_run(run: RunDetail) -> None:

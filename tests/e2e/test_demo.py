@@ -58,6 +58,10 @@ def test_the_demo_reaches_approved_and_go_prod(
     progress = [e for e in run["timeline"] if e["event_type"] == "run.training_progress"]
     assert progress, [e["event_type"] for e in run["timeline"]]
     assert progress[-1]["data"]["step"] == progress[-1]["data"]["total_steps"]
+    # the evaluation ran through the evaluation image's job entrypoint (EVALUATION_BACKEND=local,
+    # `python -m mlops_evaluation job` as a subprocess: what the SageMaker Processing job runs, #17.1)
+    [evaluation] = [r for r in run["results"] if r["stage"] == "evaluation"]
+    assert evaluation["metrics"]["inference"]["entrypoint"] == "job"
 
     assert "-> training" in report  # the live lines
     assert f"run #{result.run['id']} evaluating" in report

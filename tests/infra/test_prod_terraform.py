@@ -333,7 +333,8 @@ LAMBDAS = {
 
 def test_lambda_functions(prod_plan: ProdPlan) -> None:
     functions = {f["function_name"]: f for f in prod_plan.values("aws_lambda_function")}
-    assert set(functions) == {*LAMBDAS, "mlops-training-completion"}
+    # the completion functions of the SageMaker jobs (training; evaluation, evaluation_job.tf)
+    assert set(functions) == {*LAMBDAS, "mlops-training-completion", "mlops-evaluation-completion"}
     for name, fn in functions.items():
         assert fn["package_type"] == "Image"
         config = fn["image_config"][0]
@@ -411,7 +412,8 @@ def test_alarms_dashboard_and_tracing(prod_plan: ProdPlan) -> None:
     assert len(dlqs) == 7  # six work queues' DLQs and the bus's delivery DLQ
     assert alarms["mlops-workflow-failed"]["metric_name"] == "ExecutionsFailed"
     assert alarms["mlops-lambda-duration-mlops-eval"]["threshold"] == 800000
-    assert {f"mlops-lambda-errors-{name}" for name in [*LAMBDAS, "mlops-training-completion"]} <= set(alarms)
+    completions = ["mlops-training-completion", "mlops-evaluation-completion"]
+    assert {f"mlops-lambda-errors-{name}" for name in [*LAMBDAS, *completions]} <= set(alarms)
     assert {
         "mlops-target-5xx-api",
         "mlops-target-5xx-ui",

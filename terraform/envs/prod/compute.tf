@@ -450,14 +450,15 @@ module "observability" {
   dead_letter_queues = local.dlq_names
   state_machine_arn  = local.state_machine_arn
   lambda_functions = {
-    "${var.name}-eval"                = { duration_alarm_ms = 800000 } # seed: Duration > 800000 ms
-    "${var.name}-training-dispatcher" = { duration_alarm_ms = 48000 }
-    "${var.name}-training-completion" = { duration_alarm_ms = 48000 }
-    "${var.name}-approval"            = { duration_alarm_ms = 240000 }
-    "${var.name}-teams-formatter"     = { duration_alarm_ms = 48000 }
-    "${var.name}-projector"           = { duration_alarm_ms = 48000 }
-    "${var.name}-claims"              = { duration_alarm_ms = 24000 }
-    "${var.name}-deployer"            = { duration_alarm_ms = 800000 }
+    "${var.name}-eval"                  = { duration_alarm_ms = 800000 } # seed: Duration > 800000 ms
+    "${var.name}-training-dispatcher"   = { duration_alarm_ms = 48000 }
+    "${var.name}-training-completion"   = { duration_alarm_ms = 48000 }
+    "${var.name}-evaluation-completion" = { duration_alarm_ms = 48000 } # evaluation_job.tf
+    "${var.name}-approval"              = { duration_alarm_ms = 240000 }
+    "${var.name}-teams-formatter"       = { duration_alarm_ms = 48000 }
+    "${var.name}-projector"             = { duration_alarm_ms = 48000 }
+    "${var.name}-claims"                = { duration_alarm_ms = 24000 }
+    "${var.name}-deployer"              = { duration_alarm_ms = 800000 }
   }
   load_balancer_arn_suffix = module.alb.arn_suffix
   target_groups            = module.alb.target_group_arn_suffixes

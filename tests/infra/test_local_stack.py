@@ -104,6 +104,7 @@ def test_rules_and_targets_follow_the_routing_file(local_stack: ProvisionedStack
     arns = {
         ("state_machine", "release"): local_stack.env["STATE_MACHINE_ARN"],
         ("queue", "run_events"): local_stack.env["RUN_EVENTS_QUEUE_ARN"],
+        ("queue", "deployments"): local_stack.env["DEPLOYMENTS_QUEUE_ARN"],
         ("topic", "notifications"): local_stack.env["NOTIFICATIONS_TOPIC_ARN"],
     }
     for name, rule in ROUTING["rules"].items():
@@ -176,7 +177,13 @@ def test_state_machine_has_its_role_logs_and_tracing(local_stack: ProvisionedSta
     assert described["name"] == "mlops-release-workflow"
     assert described["roleArn"].endswith(":role/mlops-release-workflow")
     definition = json.loads(described["definition"])
-    assert definition["StartAt"] == "Init"
+    # a Choice first: deployment.requested runs the Deploy stage alone (#20), run.created the release
+    assert definition["StartAt"] == "Route"
+    assert definition["States"]["Route"]["Default"] == "Init"
+    # the deploy tasks' queue, rendered by templatefile
+    assert (
+        definition["States"]["Deploy"]["Parameters"]["QueueUrl"] == local_stack.env["DEPLOYMENTS_QUEUE_URL"]
+    )
     put_events = definition["States"]["EmitTrainingStarted"]["Parameters"]["Entries"][0]
     assert put_events["EventBusName"] == "mlops-events"  # rendered by templatefile
     assert described["loggingConfiguration"]["level"] == "ALL"

@@ -328,6 +328,7 @@ LAMBDAS = {
     "mlops-teams-formatter": ("notifications", "approval"),
     "mlops-projector": ("run_events", "projector"),
     "mlops-claims": ("claims", "projector"),
+    "mlops-deployer": ("deployments", "deployer"),
 }
 
 
@@ -409,7 +410,7 @@ def test_alarms_dashboard_and_tracing(prod_plan: ProdPlan) -> None:
     dlqs = {
         name for name, a in alarms.items() if a.get("metric_name") == "ApproximateNumberOfMessagesVisible"
     }
-    assert len(dlqs) == 7  # six work queues' DLQs and the bus's delivery DLQ
+    assert len(dlqs) == 8  # seven work queues' DLQs (deployments too) and the bus's delivery DLQ
     assert alarms["mlops-workflow-failed"]["metric_name"] == "ExecutionsFailed"
     assert alarms["mlops-lambda-duration-mlops-eval"]["threshold"] == 800000
     completions = ["mlops-training-completion", "mlops-evaluation-completion"]
@@ -420,6 +421,13 @@ def test_alarms_dashboard_and_tracing(prod_plan: ProdPlan) -> None:
         "mlops-no-healthy-api",
         "mlops-no-healthy-ui",
     } <= set(alarms)
+    # every model endpoint's 5XX invocation errors (#20), whatever the endpoints' names
+    endpoint_errors = alarms["mlops-endpoint-invocation-errors"]
+    assert "SUM(Invocation5XXErrors)" in endpoint_errors["metric_query"][0]["expression"]
+    assert (
+        'SCHEMA("AWS/SageMaker", EndpointName, VariantName)'
+        in endpoint_errors["metric_query"][0]["expression"]
+    )
     mlscore = alarms["mlops-mlscore-degraded"]
     assert mlscore["threshold"] == 0.5
     assert mlscore["comparison_operator"] == "LessThanThreshold"

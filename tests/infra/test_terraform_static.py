@@ -111,14 +111,25 @@ def _targets(rule: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_only_run_created_starts_the_release_workflow() -> None:
     """docs/decisions/0001-one-orchestrator.md: the state machine is the one orchestrator; nothing
-    routes work to the work queues."""
+    routes work to the work queues. Besides run.created, the API's deployment.requested starts it, in
+    its deploy-only mode (docs/decisions/0021-deployments.md)."""
     starters = {
         name for name, rule in ROUTING["rules"].items() if ("state_machine", "release") in _targets(rule)
     }
-    assert starters == {"mlops-run-created-release"}
+    assert starters == {"mlops-run-created-release", "mlops-deployment-requested-release"}
     assert ROUTING["rules"]["mlops-run-created-release"]["event_pattern"] == {
         "source": ["mlops.api"],
         "detail-type": ["run.created"],
+    }
+    assert ROUTING["rules"]["mlops-deployment-requested-release"]["event_pattern"] == {
+        "source": ["mlops.api"],
+        "detail-type": ["deployment.requested"],
+    }
+    # a retired deployment's process or endpoint is stopped by the deployer: a stop, not work
+    assert ROUTING["rules"]["mlops-deployment-retired-deployer"]["event_pattern"] == {
+        "source": ["mlops.api"],
+        "detail-type": ["deployment.status_changed"],
+        "detail": {"status": ["retired"]},
     }
     work_queues = {"training", "evaluation", "approval"}
     for name, rule in ROUTING["rules"].items():
@@ -141,7 +152,7 @@ def test_the_api_own_events_never_reach_the_projector_or_notifications() -> None
 
 def test_routing_targets_are_known() -> None:
     known = {
-        "queue": {"training", "evaluation", "approval", "run_events", "notifications"},
+        "queue": {"training", "evaluation", "approval", "run_events", "notifications", "deployments"},
         "state_machine": {"release"},
         "topic": {"notifications"},
     }

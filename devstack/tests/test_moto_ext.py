@@ -746,3 +746,67 @@ def test_search_applies_every_filter(emulator: Emulator) -> None:
     )
 
     assert [r["TrainingJob"]["TrainingJobName"] for r in found["Results"]] == [names["InProgress"]]
+
+
+def test_update_endpoint_moves_the_endpoint_to_another_config_and_refuses_unknowns(
+    emulator: Emulator,
+) -> None:
+    """moto has no UpdateEndpoint (the deployer's blue/green update, #20): the extension's; its
+    DeploymentConfig is checked by strict mode against botocore's model."""
+    sagemaker = aws_client("sagemaker")
+    endpoint = _name("endpoint")
+    for config in (f"{endpoint}-a", f"{endpoint}-b"):
+        sagemaker.create_model(
+            ModelName=config,
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/mlops-sagemaker-role",
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-serving:1"},
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": config,
+                    "InstanceType": "ml.g5.xlarge",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        )
+    sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-a")
+    canary = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                "WaitIntervalInSeconds": 300,
+            }
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "mlops-serving-errors"}]},
+    }
+
+    sagemaker.update_endpoint(
+        EndpointName=endpoint, EndpointConfigName=f"{endpoint}-b", DeploymentConfig=canary
+    )
+
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    assert (described["EndpointConfigName"], described["EndpointStatus"]) == (f"{endpoint}-b", "InService")
+    for name, config, message in (
+        (_name("unknown"), f"{endpoint}-a", "Could not find endpoint"),
+        (endpoint, _name("unknown"), "Could not find endpoint configuration"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=config)
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert message in refused.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as malformed:  # WaitIntervalInSeconds is at most 3600
+        sagemaker.update_endpoint(
+            EndpointName=endpoint,
+            EndpointConfigName=f"{endpoint}-a",
+            DeploymentConfig={
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 7200}
+                }
+            },
+        )
+    assert malformed.value.response["Error"]["Code"] == "ValidationException"
+    assert sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == f"{endpoint}-b"

@@ -872,11 +872,8 @@ def _install_update_endpoint() -> None:
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
-        try:
-            config = self.describe_endpoint_config(endpoint_config_name)
-        except KeyError:
-            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
-            raise ValidationError(message=f"Could not find endpoint_config '{arn}'.") from None
+        # moto's own refusal of an unknown config: "Could not find endpoint configuration '<arn>'."
+        config = self.describe_endpoint_config(endpoint_config_name)
         if endpoint.endpoint_status != "InService":  # AWS: only an endpoint in service can be updated
             raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
         endpoint.endpoint_config_name = endpoint_config_name

@@ -66,7 +66,9 @@ class Workflow:
         )["stateMachineArn"]
         # As platform_core declares it: the rule on the workflow's status change (default bus)
         # starts the stop-training-jobs state machine with the event.
-        cleanup = re.sub(r"\$\{(\w+)\}", lambda m: str(variables.get(m.group(1), 0)), CLEANUP_TEMPLATE.read_text())
+        cleanup = re.sub(
+            r"\$\{(\w+)\}", lambda m: str(variables.get(m.group(1), 0)), CLEANUP_TEMPLATE.read_text()
+        )
         self.cleanup = self.sfn.create_state_machine(
             name=f"wf-stop-{suffix}", definition=cleanup, roleArn=ROLE
         )["stateMachineArn"]

@@ -125,7 +125,9 @@ class Release:
         """The run's first timeline step of `event_type` (a fact the projector applies, in its time)."""
         deadline = time.monotonic() + timeout
         while True:
-            steps = [e for e in self.run(run_id)["timeline"] if e["event_type"] == event_type]
+            steps: list[dict[str, Any]] = [
+                e for e in self.run(run_id)["timeline"] if e["event_type"] == event_type
+            ]
             if steps or time.monotonic() > deadline:
                 assert steps, f"run {run_id} has no {event_type} step after {timeout} s"
                 return steps[0]

@@ -18,8 +18,8 @@ from mlops_api.auth.routes import me_router
 from mlops_api.auth.routes import router as api_keys_router
 from mlops_api.config import Settings, get_settings, identity_verifier
 from mlops_api.datasets.routes import router as datasets_router
-from mlops_api.deployments.routes import router as deployments_router
 from mlops_api.db import autocommit, create_engine, session_factory
+from mlops_api.deployments.routes import router as deployments_router
 from mlops_api.errors import install_error_handlers
 from mlops_api.flows import RUN_STATUS_HOOKS
 from mlops_api.flows import wire as wire_domains

@@ -68,3 +68,16 @@ def test_what_cannot_be_served_is_named(
         (tmp_path / name).write_text(text)
     with pytest.raises(ArtifactError, match=message):
         locate(tmp_path, base_model=base)
+
+
+def test_the_engine_is_transformers_unless_vllm_can_run(model_dir: Path) -> None:
+    """vLLM is not installed on these machines: auto falls back to the tested engine, and asking for
+    vLLM outright is refused with what it needs."""
+    from mlops_serving.engine import TransformersEngine
+    from mlops_serving.vllm_engine import load_engine, vllm_usable
+
+    assert not vllm_usable("")
+    served = locate(model_dir)
+    assert isinstance(load_engine(served, engine="auto", device="cpu"), TransformersEngine)
+    with pytest.raises(ArtifactError, match="SERVING_ENGINE=vllm needs vLLM installed and a CUDA GPU"):
+        load_engine(served, engine="vllm", device="")

@@ -11,8 +11,8 @@ import uvicorn
 from mlops_contracts.logs import configure_logging
 from mlops_serving.app import create_app
 from mlops_serving.artifact import ArtifactError, locate
-from mlops_serving.engine import TransformersEngine
 from mlops_serving.settings import ServingSettings
+from mlops_serving.vllm_engine import load_engine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArtifactError as exc:
         print(f"mlops-serving: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings, lambda: TransformersEngine(served, device=settings.device))
+    app = create_app(settings, lambda: load_engine(served, engine=settings.engine, device=settings.device))
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,3 +31,6 @@ class ServingSettings(BaseSettings):
     # requests waiting for a batch beyond this are answered 503 (back-pressure, not an endless queue)
     max_queue: int = Field(default=512, ge=1)
     device: str = ""  # empty = cuda when available, else cpu
+    # auto: vLLM where it is installed on a CUDA GPU of compute capability 8.0+ (untested here),
+    # otherwise transformers (the tested engine)
+    engine: Literal["auto", "transformers", "vllm"] = "auto"

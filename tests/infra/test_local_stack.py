@@ -88,9 +88,18 @@ def test_queues_fed_by_rules_or_topics_let_only_those_send(local_stack: Provisio
     )
     [statement] = policy["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(
-        "rule/mlops-events/mlops-workflow-facts-projector"
-    )
+    # exactly the rules of routing.json that target the queue: the workflow's facts and the
+    # training job's progress
+    feeding = [
+        name
+        for name, rule in ROUTING["rules"].items()
+        if {"type": "queue", "name": "run_events"} in rule["targets"]
+    ]
+    assert sorted(feeding) == ["mlops-training-progress-projector", "mlops-workflow-facts-projector"]
+    sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    sources = [sources] if isinstance(sources, str) else sources
+    assert sorted(arn.rsplit("/", 1)[-1] for arn in sources) == sorted(feeding)
+    assert all("rule/mlops-events/" in arn for arn in sources)
     training = sqs.get_queue_attributes(
         QueueUrl=local_stack.env["TRAINING_QUEUE_URL"], AttributeNames=["All"]
     )
@@ -192,9 +201,14 @@ def test_state_machine_has_its_role_logs_and_tracing(local_stack: ProvisionedSta
     assert "/aws/vendedlogs/states/mlops-release-workflow" in log_group_arn
     assert described["tracingConfiguration"] == {"enabled": True}
     groups = local_stack.client("logs").describe_log_groups(logGroupNamePrefix="/aws/vendedlogs/states/")
-    [group] = groups["logGroups"]
-    assert group["retentionInDays"] == 30
-    assert group["kmsKeyId"] == local_stack.env["KMS_KEY_ARN"]
+    # the release workflow's and the stop-training-jobs machine's, each kept 30 days under the key
+    assert sorted(g["logGroupName"].rsplit("/", 1)[-1] for g in groups["logGroups"]) == [
+        "mlops-release-workflow",
+        "mlops-stop-training-jobs",
+    ]
+    for group in groups["logGroups"]:
+        assert group["retentionInDays"] == 30
+        assert group["kmsKeyId"] == local_stack.env["KMS_KEY_ARN"]
 
 
 def test_kms_key_rotates(local_stack: ProvisionedStack) -> None:

@@ -434,14 +434,17 @@ def test_alarms_dashboard_and_tracing(prod_plan: ProdPlan) -> None:
     assert "AVG(MLScore)" in mlscore["metric_query"][0]["expression"]
     (dashboard,) = prod_plan.values("aws_cloudwatch_dashboard")
     assert dashboard["dashboard_name"] == "mlops-operations"
-    (machine,) = prod_plan.values("aws_sfn_state_machine")
-    assert machine["tracing_configuration"][0]["enabled"] is True
+    machines = prod_plan.values("aws_sfn_state_machine")
+    # the release workflow and the one that stops a run's training jobs when it ends early
+    assert sorted(m["name"] for m in machines) == ["mlops-release-workflow", "mlops-stop-training-jobs"]
+    for machine in machines:
+        assert machine["tracing_configuration"][0]["enabled"] is True, machine["name"]
 
 
 def test_state_machine_renders_the_same_template(prod_plan: ProdPlan) -> None:
     """docs/decisions/0002-one-asl-template.md: envs/local and envs/prod render the one ASL template."""
-    (machine,) = prod_plan.values("aws_sfn_state_machine")
-    assert machine["name"] == "mlops-release-workflow"
+    names = [m["name"] for m in prod_plan.values("aws_sfn_state_machine")]
+    assert "mlops-release-workflow" in names
     line = 'definition_template_path = "${path.module}/../../templates/release_workflow.asl.json"'
     core = TERRAFORM / "modules" / "platform_core" / "main.tf"
     assert line in " ".join(core.read_text().split())

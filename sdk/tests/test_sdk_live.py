@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from mlops_client import (
+    ApiError,
     AsyncClient,
     Client,
     DatasetInvalid,
@@ -201,8 +202,13 @@ def test_from_env_reads_the_url_and_key(
     monkeypatch.setenv("MLOPS_API_URL", clients.base_url)
     monkeypatch.setenv("MLOPS_API_KEY", clients.keys["viewer"])
     with Client.from_env() as client:
-        assert list(client.runs.list()) == []
-        assert client.models.list() == []
+        assert list(client.runs.list()) == []  # the database is clean; the emulator's registry is shared
+        with clients.as_("viewer") as viewer:
+            registry = [item["name"] for item in viewer.get("/models").json()["items"]]
+        assert [group.name for group in client.models.list()] == registry
+    monkeypatch.setenv("MLOPS_API_KEY", "not-a-key")
+    with Client.from_env() as client, pytest.raises(ApiError):
+        client.models.list()  # the key from the environment is the one used
 
 
 def test_async_client_does_the_same(

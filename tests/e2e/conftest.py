@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,13 +32,28 @@ def release_factory(
     dev_sign_in: DevSignInServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[[dict[str, str]], Release]]:
-    """Builds the whole platform around the Terraform stack, once per set of worker handlers."""
-    started: list[tuple[Release, ChildProcess, str]] = []
+    """Builds the whole platform around the Terraform stack, once per set of worker handlers, and
+    hands out the one whose workers poll the queues now.
 
-    def build(handlers: dict[str, str]) -> Release:
-        # The queues belong to the one Terraform stack: only one set of workers may poll them.
-        for _, earlier, _ in started:
-            earlier.stop(timeout=15)
+    The queues belong to the one Terraform stack: only one set of workers may poll them, so taking
+    one set stops the others' runner, and a set taken again gets its runner back (tests of either
+    kind may come in any order: an earlier test of the other kind must not leave this one without
+    workers)."""
+    built: dict[tuple[tuple[str, str], ...], tuple[Release, list[ChildProcess], str, Path]] = {}
+
+    def activate(handlers: dict[str, str]) -> Release:
+        key = tuple(sorted(handlers.items()))
+        for other, (_, runners, _, _) in built.items():
+            if other != key and runners[-1].running():
+                runners[-1].stop(timeout=15)
+        if key in built:
+            existing, runners, _, tmp = built[key]
+            if not runners[-1].running():
+                runners.append(start_runner(local_stack, existing.api, existing.keys, tmp, handlers))
+            return existing
+        return build(key, handlers)
+
+    def build(key: tuple[tuple[str, str], ...], handlers: dict[str, str]) -> Release:
         tmp = tmp_path_factory.mktemp("release")
         database = scratch_database(pg_admin_url, "e2e")
         upgrade(database)
@@ -84,18 +100,19 @@ def release_factory(
             tap_url,
             runner.log,
             database_url=database,
+            api_env=api_env,
         )
-        started.append((release, runner, database))
+        built[key] = (release, [runner], database, tmp)
         return release
 
-    yield build
-    for release, runner, database in started:
-        runner.stop(timeout=15)
+    yield activate
+    for release, runners, database, _ in built.values():
+        runners[-1].stop(timeout=15)
         release.api.stop()
         drop_database(pg_admin_url, make_url(database).database or "")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def release(release_factory: Callable[[dict[str, str]], Release]) -> Release:
     return release_factory(
         {
@@ -105,7 +122,7 @@ def release(release_factory: Callable[[dict[str, str]], Release]) -> Release:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def real_release(release_factory: Callable[[dict[str, str]], Release]) -> Release:
     """The platform with the real training and evaluation workers (test_real_workers, test_demo)."""
     return release_factory(

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from mlops_testkit.api import libpq, start_api
-from mlops_testkit.release import SIGNING_KEY, Release
+from mlops_testkit.release import Release
 
 pytestmark = pytest.mark.fault
 
@@ -40,8 +40,8 @@ def restart_api(release: Release, tmp: Path) -> None:
     release.api.process.kill()
     release.api.process.wait(timeout=10)
     time.sleep(1.0)  # clients meet a closed port for a while
-    env = {**release.stack.env, "APPROVAL_SIGNING_KEY": SIGNING_KEY, "OUTBOX_POLL_SECONDS": "0.1"}
-    release.api = start_api(release.database_url, str(tmp), port=port, access_log=True, **env)
+    # the environment it was started with: the identity verifier's settings included
+    release.api = start_api(release.database_url, str(tmp), port=port, access_log=True, **release.api_env)
 
 
 def launch_all(release: Release, prefix: str) -> tuple[list[int], int]:
@@ -178,7 +178,9 @@ def test_runs_launched_through_a_crash_and_a_stall_have_one_workflow_each(
                     executionArn=execution["executionArn"]
                 )["events"]
                 entered = {(e.get("stateEnteredEventDetails") or {}).get("name") for e in history}
-                assert entered <= {None, "Init", "ClaimRun", "OwnsTheRun", "DuplicateExecution"}, entered
+                assert entered <= {None, "Route", "Init", "ClaimRun", "OwnsTheRun", "DuplicateExecution"}, (
+                    entered
+                )
 
     duplicates = sum(len(found) - 1 for found in executions.values())
     print(

@@ -81,6 +81,7 @@ class Release:
     runner_log: Path
     notes_seen: list[dict[str, Any]] = field(default_factory=list)
     database_url: str = ""  # the release's own database, for what only the database shows (the outbox)
+    api_env: dict[str, Any] = field(default_factory=dict)  # what the API was started with (for a restart)
 
     def client(self, role: str) -> httpx.Client:
         return httpx.Client(base_url=self.api.base_url, headers={"X-API-Key": self.keys[role]}, timeout=30)

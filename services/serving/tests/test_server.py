@@ -218,3 +218,10 @@ def test_a_full_queue_answers_503_with_retry_after(engine: Any, serve: Any) -> N
     assert (first.status_code, second.status_code, third.status_code) == (200, 200, 503)
     assert third.headers["retry-after"] == "1"
     assert "SERVING_MAX_QUEUE=1" in third.text
+
+
+def test_a_request_without_a_budget_gets_the_default_within_the_limit(server: str) -> None:
+    # the test server's limit is 64, below the default of 128: the default yields to it
+    response = httpx.post(f"{server}/invocations", json={"inputs": "Runs are stored in"}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["completion_tokens"] <= 64

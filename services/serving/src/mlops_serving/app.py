@@ -89,7 +89,10 @@ def create_app(settings: ServingSettings, load_engine: Callable[[], ServingEngin
         return loaded
 
     def budget(asked: int | None, default: int) -> int:
-        wanted = asked if asked is not None else default
+        """The request's token budget: what it asked for within the limit, else the default (capped)."""
+        if asked is None:
+            return min(default, settings.max_new_tokens_limit)
+        wanted = asked
         if wanted > settings.max_new_tokens_limit:
             raise HTTPException(
                 422, f"at most {settings.max_new_tokens_limit} new tokens per request (asked {wanted})"

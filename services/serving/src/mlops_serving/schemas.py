@@ -19,7 +19,9 @@ class InvocationRequest(BaseModel):
     )
     contexts: list[str] = Field(default_factory=list, max_length=64)
     inputs: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
-    max_new_tokens: int = Field(default=128, ge=1)
+    max_new_tokens: int | None = Field(
+        default=None, ge=1, description="default: 128, or SERVING_MAX_NEW_TOKENS_LIMIT when lower"
+    )
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     stream: bool = Field(default=False, description="server-sent events, one per token")

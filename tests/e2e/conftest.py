@@ -44,11 +44,11 @@ def release_factory(
     def activate(handlers: dict[str, str]) -> Release:
         key = tuple(sorted(handlers.items()))
         for other, (_, runners, _, _) in built.items():
-            if other != key and runners[-1].running():
+            if other != key and runners[-1].running:
                 runners[-1].stop(timeout=15)
         if key in built:
             existing, runners, _, tmp = built[key]
-            if not runners[-1].running():
+            if not runners[-1].running:
                 runners.append(start_runner(local_stack, existing.api, existing.keys, tmp, handlers))
             return existing
         return build(key, handlers)

@@ -22,6 +22,14 @@ def render_prompt(template: str, question: str, contexts: Sequence[str]) -> str:
     return template.replace("{context}", CONTEXT_SEPARATOR.join(contexts)).replace("{question}", question)
 
 
+def clip_prompt(ids: Sequence[int], limit: int, bos_id: int | None) -> list[int]:
+    """A prompt longer than `limit` tokens keeps its end (the question and the answer cue) and its BOS."""
+    if len(ids) <= limit:
+        return list(ids)
+    head = [ids[0]] if bos_id is not None and ids[0] == bos_id else []
+    return head + list(ids[len(ids) - (limit - len(head)) :])
+
+
 @dataclass(frozen=True)
 class PromptFormat:
     """How the candidate was prompted in training, so that it is prompted the same way after."""

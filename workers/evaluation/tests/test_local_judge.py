@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from mlops_contracts.prompts import PromptFormat, render_prompt
+from mlops_contracts.prompts import PromptFormat, clip_prompt, render_prompt
 from mlops_evaluation.__main__ import main
 from mlops_evaluation.candidate import Candidate, CandidateError, fetch_candidate
 from mlops_evaluation.engine import Sample, score_samples
@@ -54,7 +54,7 @@ def test_candidate_is_base_model_plus_adapter(
     alone = tuned.generate(prompts[1:2], batch_size=1, max_new_tokens=8, max_input_tokens=256)
     assert alone[0] == answers[1]
     # a prompt over the input limit keeps BOS and its end (the question and the answer cue)
-    assert tuned._clip(prompts[0], 5) == [prompts[0][0], *prompts[0][-4:]]
+    assert clip_prompt(prompts[0], 5, tuned.tokenizer.bos_token_id) == [prompts[0][0], *prompts[0][-4:]]
 
 
 def test_artifact_without_adapter_is_refused(tiny_model: Path, tmp_path: Path) -> None:

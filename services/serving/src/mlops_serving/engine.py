@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mlops_contracts.prompts import clip_prompt
 from mlops_serving.artifact import ArtifactError, ServedModel
 
 log = logging.getLogger(__name__)
@@ -147,19 +148,11 @@ class TransformersEngine:
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def _clip(self, ids: list[int], limit: int) -> list[int]:
-        """Keep a long prompt's end (the question and the answer cue) and its BOS."""
-        if len(ids) <= limit:
-            return list(ids)
-        bos = self.tokenizer.bos_token_id
-        head = ids[:1] if bos is not None and ids and ids[0] == bos else []
-        return head + ids[len(ids) - (limit - len(head)) :]
-
     def generate(self, requests: Sequence[GenerationRequest], *, max_input_tokens: int) -> list[Completion]:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
-        prompts = [self._clip(r.prompt_ids, max_input_tokens) for r in requests]
+        prompts = [clip_prompt(r.prompt_ids, max_input_tokens, self.tokenizer.bos_token_id) for r in requests]
         eos = self.tokenizer.eos_token_id
         streamer = _RowStreamer(requests, {eos} if eos is not None else set())
 

@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from mlops_contracts.prompts import clip_prompt
 from mlops_serving.artifact import ArtifactError, ServedModel
 from mlops_serving.engine import Completion, GenerationRequest, TransformersEngine
 
@@ -87,7 +88,7 @@ class VllmEngine:
                 temperature=0.0 if sampling.greedy else sampling.temperature,
                 top_p=sampling.top_p,
             )
-            prompt = request.prompt_ids[-max_input_tokens:]
+            prompt = clip_prompt(request.prompt_ids, max_input_tokens, self.tokenizer.bos_token_id)
             self.engine.add_request(request_id, {"prompt_token_ids": prompt}, params, lora_request=self._lora)
         tokens: list[list[int]] = [[] for _ in requests]
         reasons: list[Any] = [None] * len(requests)

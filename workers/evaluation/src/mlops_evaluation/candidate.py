@@ -25,7 +25,7 @@ from typing import Any
 
 from mlops_contracts import safe_files
 from mlops_contracts.hub_token import HubTokenError, install_hub_token
-from mlops_contracts.prompts import PromptFormat
+from mlops_contracts.prompts import PromptFormat, clip_prompt
 from mlops_evaluation import storage
 from mlops_evaluation.mlscore import EvaluationError
 
@@ -204,13 +204,6 @@ class Candidate:
     def describe(self) -> dict[str, Any]:
         return {"engine": "transformers", "device": self.device, "dtype": getattr(self, "dtype", None)}
 
-    def _clip(self, ids: list[int], limit: int) -> list[int]:
-        if len(ids) <= limit:
-            return list(ids)
-        bos = self.tokenizer.bos_token_id
-        head = ids[:1] if bos is not None and ids[0] == bos else []
-        return head + ids[len(ids) - (limit - len(head)) :]
-
     def prompt_ids(self, questions: Sequence[str], contexts: Sequence[Sequence[str]]) -> list[list[int]]:
         fmt = self.files.prompt_format
         return [fmt.encode(self.tokenizer, q, c) for q, c in zip(questions, contexts, strict=True)]
@@ -229,7 +222,7 @@ class Candidate:
         a prompt longer than `max_input_tokens` keeps its end: the question and the answer cue)."""
         import torch
 
-        prompts = [self._clip(p, max_input_tokens) for p in prompts]
+        prompts = [clip_prompt(p, max_input_tokens, self.tokenizer.bos_token_id) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         answers: list[str] = [""] * len(prompts)
         for start in range(0, len(order), batch_size):

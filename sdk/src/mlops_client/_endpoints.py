@@ -5,13 +5,15 @@ parse the answer with the models. Keeping the two clients thin keeps them the sa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
-from mlops_client.errors import RunFailed, RunRejected
-from mlops_client.models import LaunchRequest, RunDetail, RunStatus
+from mlops_client.errors import ApiError, DeploymentConflict, DeploymentFailed, RunFailed, RunRejected
+from mlops_client.models import Deployment, DeploymentStatus, LaunchRequest, RunDetail, RunStatus
 
 _LAUNCH: TypeAdapter[Any] = TypeAdapter(LaunchRequest)
 
@@ -74,6 +76,51 @@ def settled(run: RunDetail, wait_for_decision: bool) -> bool:
     if run.status is RunStatus.REJECTED:
         raise RunRejected(run)
     return run.status in (SETTLED if wait_for_decision else FOR_REVIEW)
+
+
+def deployments_of(model_name: str, limit: int) -> Call:
+    return Call("GET", f"/models/{quote(model_name, safe='')}/deployments", {"params": {"limit": limit}})
+
+
+def deploy(model_name: str, version: int | None, reason: str | None) -> Call:
+    """POST /deployments. The API takes no Idempotency-Key here: a retry after a lost answer is
+    refused (409, "still deploying") rather than made twice."""
+    body: dict[str, Any] = {"model_name": model_name}
+    if version is not None:
+        body["version"] = version
+    if reason is not None:
+        body["reason"] = reason
+    return Call("POST", "/deployments", {"json": body})
+
+
+# The API waits up to 60 s for the endpoint (mlops_api.deployments.invoker): the call's own timeout.
+INVOKE_TIMEOUT = 90.0
+
+
+def invoke(
+    deployment_id: int,
+    question: str,
+    contexts: Sequence[str] | None,
+    max_new_tokens: int | None,
+    timeout: float,
+) -> Call:
+    body: dict[str, Any] = {"question": question, "contexts": list(contexts or [])}
+    if max_new_tokens is not None:
+        body["max_new_tokens"] = max_new_tokens
+    return Call("POST", f"/deployments/{deployment_id}/invoke", {"json": body, "timeout": timeout})
+
+
+def deployment_error(exc: ApiError) -> ApiError:
+    """A 409 of the deployment routes as `DeploymentConflict` (not approved, still deploying, not in
+    service); any other error as it is."""
+    return DeploymentConflict(exc) if exc.status_code == 409 else exc
+
+
+def in_service(deployment: Deployment) -> bool:
+    """True when `deployments.wait` is done; raises for a deployment that ended without serving."""
+    if deployment.status in (DeploymentStatus.FAILED, DeploymentStatus.ROLLED_BACK, DeploymentStatus.RETIRED):
+        raise DeploymentFailed(deployment)
+    return deployment.status is DeploymentStatus.IN_SERVICE
 
 
 def samples_frame(items: list[dict[str, Any]]) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,8 +15,17 @@ import httpx
 from mlops_client import _endpoints as ep
 from mlops_client.client import redirected, settings_from_env, signed_in_refusal
 from mlops_client.credentials import Credentials
-from mlops_client.errors import ApiError, DatasetInvalid, WaitTimeout
-from mlops_client.models import Approval, Dataset, ModelGroup, Run, RunDetail
+from mlops_client.errors import ApiError, DatasetInvalid, DeploymentWaitTimeout, WaitTimeout
+from mlops_client.models import (
+    Approval,
+    Dataset,
+    Deployment,
+    DeploymentList,
+    Invocation,
+    ModelGroup,
+    Run,
+    RunDetail,
+)
 from mlops_contracts.api_client import AsyncApiClient
 
 
@@ -47,6 +56,7 @@ class AsyncClient:
         self.datasets = AsyncDatasets(self)
         self.approvals = AsyncApprovals(self)
         self.models = AsyncModels(self)
+        self.deployments = AsyncDeployments(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncClient:
@@ -171,3 +181,72 @@ class AsyncApprovals(_Resource):
 class AsyncModels(_Resource):
     async def list(self) -> list[ModelGroup]:
         return [ModelGroup.model_validate(i) for i in (await self._json("GET", "/models"))["items"]]
+
+
+class AsyncDeployments(_Resource):
+    """As `Deployments`."""
+
+    async def _send(self, call: ep.Call) -> Any:
+        try:
+            return await self._client._call(call)
+        except ApiError as exc:
+            error = ep.deployment_error(exc)
+            if error is exc:
+                raise
+            raise error from None
+
+    async def list(self, model_name: str, *, limit: int = 50) -> DeploymentList:
+        return DeploymentList.model_validate(await self._send(ep.deployments_of(model_name, limit)))
+
+    async def get(self, deployment_id: int) -> Deployment:
+        return Deployment.model_validate(
+            await self._send(ep.Call("GET", f"/deployments/{deployment_id}", {}))
+        )
+
+    async def deploy(
+        self,
+        model_name: str,
+        version: int | None = None,
+        *,
+        reason: str | None = None,
+        wait: bool = False,
+        timeout: float = 3600.0,  # noqa: ASYNC109 - the sync client's signature; the deadline covers the polls
+        poll_interval: float = 2.0,
+    ) -> Deployment:
+        deployment = Deployment.model_validate(await self._send(ep.deploy(model_name, version, reason)))
+        if not wait:
+            return deployment
+        return await self.wait(deployment.id, timeout, poll_interval=poll_interval)
+
+    async def wait(
+        self,
+        deployment_id: int,
+        timeout: float = 3600.0,  # noqa: ASYNC109 - the sync client's signature; the deadline covers the polls
+        *,
+        poll_interval: float = 2.0,
+    ) -> Deployment:
+        deadline = time.monotonic() + timeout
+        while True:
+            deployment = await self.get(deployment_id)
+            if ep.in_service(deployment):
+                return deployment
+            if time.monotonic() >= deadline:
+                raise DeploymentWaitTimeout(deployment, timeout)
+            await asyncio.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+    async def retire(self, deployment_id: int) -> Deployment:
+        return Deployment.model_validate(
+            await self._send(ep.Call("DELETE", f"/deployments/{deployment_id}", {}))
+        )
+
+    async def invoke(
+        self,
+        deployment_id: int,
+        question: str,
+        *,
+        contexts: Sequence[str] | None = None,
+        max_new_tokens: int | None = None,
+        timeout: float = ep.INVOKE_TIMEOUT,  # noqa: ASYNC109 - the HTTP call's own timeout
+    ) -> Invocation:
+        call = ep.invoke(deployment_id, question, contexts, max_new_tokens, timeout)
+        return Invocation.model_validate(await self._send(call))

@@ -2,8 +2,8 @@
 
 Tables for people, `--json` for scripts. Exit codes a CI job acts on:
 0 approved or awaiting approval (or the command succeeded), 1 rejected or failed (or the API refused
-or could not be reached), 2 usage (bad options, a bad config file, a request the API found invalid),
-3 timeout. Shell completion: `mlops --install-completion`.
+or could not be reached, or a deployment failed), 2 usage (bad options, a bad config file, a request
+the API found invalid), 3 timeout. Shell completion: `mlops --install-completion`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ from mlops_client.errors import (
     ApiError,
     ConfigurationError,
     DatasetInvalid,
+    DeploymentConflict,
+    DeploymentFailed,
+    DeploymentWaitTimeout,
     RunEnded,
     RunFailed,
     RunRejected,
     WaitTimeout,
 )
-from mlops_client.models import LaunchRequest, RunDetail, RunStatus
+from mlops_client.models import Deployment, LaunchRequest, RunDetail, RunStatus
 
 OK, FAILED, USAGE, TIMEOUT = 0, 1, 2, 3
 
@@ -39,9 +42,14 @@ app = typer.Typer(name="mlops", help="The MLOps platform from the shell.", no_ar
 runs_app = typer.Typer(help="Launch, list, follow and cancel runs.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Upload and list JSONL datasets.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+deployments_app = typer.Typer(
+    help="Deploy an approved model (or roll it back), list, retire and try its deployments.",
+    no_args_is_help=True,
+)
 app.add_typer(runs_app, name="runs")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(models_app, name="models")
+app.add_typer(deployments_app, name="deployments")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")]
 TimeoutOption = Annotated[float, typer.Option(help="Seconds to wait before exiting 3.", min=0)]
@@ -72,12 +80,14 @@ def _handled(command: Callable[P, R]) -> Callable[P, R]:
             raise _fail(USAGE, str(exc)) from None
         except DatasetInvalid as exc:
             raise _fail(FAILED, str(exc)) from None
+        except DeploymentConflict as exc:
+            raise _fail(FAILED, f"refused: {exc}") from None
         except ApiError as exc:
             # the API found the request invalid: a usage error; anything else: it failed
             raise _fail(USAGE if exc.status_code in (400, 422) else FAILED, str(exc)) from None
-        except WaitTimeout as exc:
+        except (WaitTimeout, DeploymentWaitTimeout) as exc:
             raise _fail(TIMEOUT, str(exc)) from None
-        except RunEnded as exc:
+        except (RunEnded, DeploymentFailed) as exc:
             raise _fail(FAILED, str(exc)) from None
 
     return wrapper
@@ -355,6 +365,121 @@ def models_list(as_json: JsonFlag = False) -> None:
             for m in models
         ]
         _table(None, ("model", "versions", "latest", "latest status", "approved"), rows)
+
+
+DEPLOYMENT_COLUMNS = ("id", "version", "status", "endpoint", "requested by", "created", "reason")
+
+
+def _deployment_rows(deployments: Iterable[Deployment]) -> list[list[Any]]:
+    return [
+        [
+            d.id,
+            f"v{d.version}",
+            d.status.value,
+            d.endpoint_url or d.endpoint_name,
+            f"{d.requested_by} ({d.origin})",
+            f"{d.created_at:%Y-%m-%d %H:%M}",
+            d.reason,
+        ]
+        for d in deployments
+    ]
+
+
+def _deployment_outcome(deployment: Deployment, as_json: bool) -> None:
+    if as_json:
+        _print_json(deployment)
+    else:
+        _table(
+            f"deployment {deployment.id} of {deployment.model_name}",
+            DEPLOYMENT_COLUMNS,
+            _deployment_rows([deployment]),
+        )
+
+
+@deployments_app.command("list")
+@_handled
+def deployments_list(
+    model: Annotated[str, typer.Argument(help="The model (its registry package group).")],
+    limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many deployments.")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """A model's deployments, newest first, and the one in service."""
+    with _client() as client:
+        listing = client.deployments.list(model, limit=limit)
+    if as_json:
+        _print_json(listing)
+        return
+    serving = listing.serving
+    title = (
+        f"{model}: v{serving.version} in service (deployment {serving.id})"
+        if serving
+        else f"{model}: nothing in service"
+    )
+    _table(title, DEPLOYMENT_COLUMNS, _deployment_rows(listing.items))
+
+
+@deployments_app.command("deploy")
+@_handled
+def deployments_deploy(
+    model: Annotated[str, typer.Argument(help="The model (its registry package group).")],
+    version: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="The package version; the newest approved one unless given (earlier: a rollback)."
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (kept on the deployment).")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until it is in service (exit 1 if it fails).")] = False,
+    timeout: TimeoutOption = 3600.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deploy an approved version of a model (operator role); refused (exit 1) unless the registry
+    holds it as Approved."""
+    with _client() as client:
+        deployment = client.deployments.deploy(model, version, reason=reason)
+        if not wait:
+            _deployment_outcome(deployment, as_json)
+            return
+        try:
+            deployment = client.deployments.wait(deployment.id, timeout)
+        except (DeploymentFailed, DeploymentWaitTimeout) as exc:
+            _deployment_outcome(exc.deployment, as_json)
+            raise
+    _deployment_outcome(deployment, as_json)
+
+
+@deployments_app.command("retire")
+@_handled
+def deployments_retire(deployment_id: int, as_json: JsonFlag = False) -> None:
+    """Retire a deployment in service (operator role): it stops serving."""
+    with _client() as client:
+        _deployment_outcome(client.deployments.retire(deployment_id), as_json)
+
+
+@deployments_app.command("invoke")
+@_handled
+def deployments_invoke(
+    deployment_id: int,
+    question: Annotated[str, typer.Argument(help="The question (the prompt) for the served model.")],
+    context: Annotated[
+        list[str] | None, typer.Option("--context", help="A retrieved passage; repeat for several.")
+    ] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, max=512, help="The answer's length.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask a deployment in service one question (operator role): its answer and the latency."""
+    with _client() as client:
+        answer = client.deployments.invoke(
+            deployment_id, question, contexts=context, max_new_tokens=max_new_tokens
+        )
+    if as_json:
+        _print_json(answer)
+    else:
+        _table(
+            None,
+            ("deployment", "endpoint", "latency", "answer"),
+            [(answer.deployment_id, answer.endpoint_name, f"{answer.latency_ms:.0f} ms", answer.answer)],
+        )
 
 
 def main() -> None:

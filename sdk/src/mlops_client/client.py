@@ -1,4 +1,4 @@
-"""The synchronous SDK: `Client` and its resources (runs, datasets, approvals, models).
+"""The synchronous SDK: `Client` and its resources (runs, datasets, approvals, models, deployments).
 
 Built on the platform's one HTTP client, `mlops_contracts.api_client.ApiClient`
 (docs/decisions/0016-sdk-on-the-one-api-client.md): its key header, retries with backoff
@@ -8,7 +8,7 @@ Built on the platform's one HTTP client, `mlops_contracts.api_client.ApiClient`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,8 +17,17 @@ import httpx
 
 from mlops_client import _endpoints as ep
 from mlops_client.credentials import SESSION_VARIABLE, Credentials, credentials_from_env
-from mlops_client.errors import ApiError, DatasetInvalid, WaitTimeout
-from mlops_client.models import Approval, Dataset, ModelGroup, Run, RunDetail
+from mlops_client.errors import ApiError, DatasetInvalid, DeploymentWaitTimeout, WaitTimeout
+from mlops_client.models import (
+    Approval,
+    Dataset,
+    Deployment,
+    DeploymentList,
+    Invocation,
+    ModelGroup,
+    Run,
+    RunDetail,
+)
 from mlops_contracts.api_client import ApiClient
 
 
@@ -83,6 +92,7 @@ class Client:
         self.datasets = Datasets(self)
         self.approvals = Approvals(self)
         self.models = Models(self)
+        self.deployments = Deployments(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> Client:
@@ -216,3 +226,74 @@ class Approvals(_Resource):
 class Models(_Resource):
     def list(self) -> list[ModelGroup]:
         return [ModelGroup.model_validate(item) for item in self._json("GET", "/models")["items"]]
+
+
+class Deployments(_Resource):
+    """Which approved package version serves each model (docs/decisions/0021-deployments.md):
+    deploy (an earlier version is the rollback), follow, retire, try. The API answers a request it
+    refuses (not Approved, still deploying, not in service) with 409: `DeploymentConflict`."""
+
+    def _send(self, call: ep.Call) -> Any:
+        try:
+            return self._client._call(call)
+        except ApiError as exc:
+            error = ep.deployment_error(exc)
+            if error is exc:
+                raise
+            raise error from None
+
+    def list(self, model_name: str, *, limit: int = 50) -> DeploymentList:
+        """The model's deployments newest first (`items`) and the one in service (`serving`)."""
+        return DeploymentList.model_validate(self._send(ep.deployments_of(model_name, limit)))
+
+    def get(self, deployment_id: int) -> Deployment:
+        return Deployment.model_validate(self._send(ep.Call("GET", f"/deployments/{deployment_id}", {})))
+
+    def deploy(
+        self,
+        model_name: str,
+        version: int | None = None,
+        *,
+        reason: str | None = None,
+        wait: bool = False,
+        timeout: float = 3600.0,
+        poll_interval: float = 2.0,
+    ) -> Deployment:
+        """Deploy the model's newest approved version, or `version` (an earlier one rolls the
+        model back); operator or admin role. Returns the `deploying` deployment, or with `wait`,
+        the deployment once in service (as `wait`). Raises DeploymentConflict when the registry
+        does not hold the version as Approved or another deployment is still deploying."""
+        deployment = Deployment.model_validate(self._send(ep.deploy(model_name, version, reason)))
+        if not wait:
+            return deployment
+        return self.wait(deployment.id, timeout, poll_interval=poll_interval)
+
+    def wait(self, deployment_id: int, timeout: float = 3600.0, *, poll_interval: float = 2.0) -> Deployment:
+        """Poll the deployment until it is in service. Raises DeploymentFailed (failed, rolled
+        back, retired) or DeploymentWaitTimeout after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deployment = self.get(deployment_id)
+            if ep.in_service(deployment):
+                return deployment
+            if time.monotonic() >= deadline:
+                raise DeploymentWaitTimeout(deployment, timeout)
+            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+    def retire(self, deployment_id: int) -> Deployment:
+        """Retire a deployment in service (idempotent: a retired one is returned as it is)."""
+        return Deployment.model_validate(self._send(ep.Call("DELETE", f"/deployments/{deployment_id}", {})))
+
+    def invoke(
+        self,
+        deployment_id: int,
+        question: str,
+        *,
+        contexts: Sequence[str] | None = None,
+        max_new_tokens: int | None = None,
+        timeout: float = ep.INVOKE_TIMEOUT,
+    ) -> Invocation:
+        """Ask a deployment in service one question; the answer and the latency the API measured.
+        An endpoint that fails is an ApiError 503 (retried as any 5xx)."""
+        call = ep.invoke(deployment_id, question, contexts, max_new_tokens, timeout)
+        return Invocation.model_validate(self._send(call))

@@ -3,10 +3,20 @@ answer of 400 or more, or no answer (status 0) once the retries are spent."""
 
 from __future__ import annotations
 
-from mlops_client.models import RunDetail
+from mlops_client.models import Deployment, RunDetail
 from mlops_contracts.api_client import ApiError, LineError
 
-__all__ = ["ApiError", "ConfigurationError", "DatasetInvalid", "RunFailed", "RunRejected", "WaitTimeout"]
+__all__ = [
+    "ApiError",
+    "ConfigurationError",
+    "DatasetInvalid",
+    "DeploymentConflict",
+    "DeploymentFailed",
+    "DeploymentWaitTimeout",
+    "RunFailed",
+    "RunRejected",
+    "WaitTimeout",
+]
 
 
 class ConfigurationError(RuntimeError):
@@ -28,6 +38,38 @@ class DatasetInvalid(ApiError):
     @property
     def lines(self) -> list[int]:
         return [e.line for e in self.line_errors]
+
+
+class DeploymentConflict(ApiError):
+    """The API refused a deployment request (409): the version is not Approved in the registry (or
+    the model has no approved version), another deployment of the model is still deploying, or the
+    deployment is not in service (to retire or to invoke). The message is the API's reason."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.status_code, error.message, detail=error.detail)
+
+
+class DeploymentFailed(Exception):
+    """The deployment ended without serving: failed, rolled back (the previous deployment serves
+    again) or retired; `deployment` is how it ended."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        reason = f": {deployment.reason}" if deployment.reason else ""
+        super().__init__(
+            f"deployment {deployment.id} of {deployment.model_name} v{deployment.version} "
+            f"{deployment.status.value}{reason}"
+        )
+        self.deployment = deployment
+
+
+class DeploymentWaitTimeout(TimeoutError):
+    """The deployment was not in service within the wait's timeout; `deployment` is where it stood."""
+
+    def __init__(self, deployment: Deployment, timeout: float) -> None:
+        super().__init__(
+            f"deployment {deployment.id} is still '{deployment.status.value}' after {timeout:g} s"
+        )
+        self.deployment = deployment
 
 
 class RunEnded(Exception):

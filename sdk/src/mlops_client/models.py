@@ -19,9 +19,13 @@ __all__ = [
     "Approval",
     "Dataset",
     "DatasetKind",
+    "Deployment",
+    "DeploymentList",
+    "DeploymentStatus",
     "EvalOnlyLaunch",
     "FinetuneLaunch",
     "Hyperparameters",
+    "Invocation",
     "LaunchRequest",
     "LineError",
     "ModelGroup",
@@ -175,3 +179,50 @@ class Approval(_Answer):
     decided_by: str | None = None
     decided_at: datetime | None = None
     comment: str | None = None
+
+
+class DeploymentStatus(StrEnum):
+    DEPLOYING = "deploying"
+    IN_SERVICE = "in_service"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    RETIRED = "retired"
+
+
+class Deployment(_Answer):
+    """One deployment of a registry package version to the model's endpoint
+    (docs/decisions/0021-deployments.md)."""
+
+    id: int
+    model_name: str
+    model_package_arn: str
+    version: int
+    run_id: int | None = None
+    endpoint_name: str
+    endpoint_url: str | None = None  # the local backend's URL; null for a SageMaker endpoint
+    variant: str | None = None
+    status: DeploymentStatus
+    reason: str | None = None
+    requested_by: str
+    origin: str  # "release" (the release workflow after an approval) or "api" (POST /deployments)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+
+class DeploymentList(_Answer):
+    """GET /models/{name}/deployments: `items` newest first, `serving` the one in service."""
+
+    model_name: str
+    serving: Deployment | None = None
+    items: list[Deployment] = Field(default_factory=list)
+
+
+class Invocation(_Answer):
+    """A deployment's answer to one question; `latency_ms` is measured by the API around the
+    endpoint's call."""
+
+    deployment_id: int
+    endpoint_name: str
+    answer: str
+    latency_ms: float

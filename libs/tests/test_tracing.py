@@ -1,5 +1,6 @@
 """mlops_contracts.tracing: off by default; when on, a worker's call to the API carries the run id
-on its span and the trace context in its headers (so the API's spans join the worker's trace)."""
+on its span (for X-Ray to index) and the trace context in its headers (so the API's spans join the
+worker's trace), with trace ids X-Ray takes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -74,6 +76,7 @@ WORKER = textwrap.dedent(
     print(json.dumps({
         "spans": [
             {"kind": span.kind.name, "run_id": span.attributes.get(RUN_ID_ATTRIBUTE),
+             "annotations": list(span.attributes.get("aws.xray.annotations", [])),
              "trace_id": format(span.context.trace_id, "032x"),
              "service": span.resource.attributes["service.name"]}
             for span in spans
@@ -93,7 +96,12 @@ def test_a_call_about_a_run_carries_its_id_and_the_trace_context() -> None:
     about_run, other = out["spans"]
     assert about_run["kind"] == other["kind"] == "CLIENT"
     assert about_run["run_id"] == "run-7"
+    assert about_run["annotations"] == ["mlops.run_id"]  # X-Ray indexes it: search by annotation
     assert other["run_id"] is None
+    assert other["annotations"] == []
+    # X-Ray's trace ids begin with the epoch second they were made (the awsxray exporter drops others)
+    for span in (about_run, other):
+        assert abs(int(span["trace_id"][:8], 16) - time.time()) < 300
     assert about_run["service"] == "mlops-worker"
     # W3C trace context: the API continues the worker's trace
     first, second = out["traceparents"]

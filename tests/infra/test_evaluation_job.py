@@ -35,7 +35,11 @@ def test_state_changes_reach_the_completion_function_and_failures_the_alarm_topi
     handler = prod_plan.by_address(
         'module.evaluation_completion.aws_lambda_function.this["mlops-evaluation-completion"]'
     )
-    assert handler["image_config"][0]["command"] == ["mlops_evaluation.handler.completion_handler"]
+    assert handler["image_config"][0]["command"] == ["mlops_sqs_runtime.lambda_entry.handler"]
+    assert (
+        handler["environment"][0]["variables"]["ORIG_HANDLER"]
+        == "mlops_evaluation.handler.completion_handler"
+    )
 
 
 def test_the_jobs_network_and_logs(prod_plan: ProdPlan) -> None:

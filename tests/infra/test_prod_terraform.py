@@ -336,23 +336,32 @@ def test_lambda_functions(prod_plan: ProdPlan) -> None:
     functions = {f["function_name"]: f for f in prod_plan.values("aws_lambda_function")}
     # the completion functions of the SageMaker jobs (training; evaluation, evaluation_job.tf)
     assert set(functions) == {*LAMBDAS, "mlops-training-completion", "mlops-evaluation-completion"}
+    handlers = prod_plan.plan["planned_values"]["outputs"]["lambda_handlers"]["value"]
+    assert set(handlers) == set(functions)
     for name, fn in functions.items():
         assert fn["package_type"] == "Image"
         config = fn["image_config"][0]
         assert config["entry_point"] == ["python", "-m", "awslambdaric"], name
-        (handler,) = config["command"]
-        assert _handler_exists(handler), f"{name}: {handler} is not a function of the workers' code"
+        # every function runs the tracing entry, which calls its own handler (ORIG_HANDLER)
+        assert config["command"] == ["mlops_sqs_runtime.lambda_entry.handler"], name
+        assert _handler_exists(handlers[name]), (
+            f"{name}: {handlers[name]} is not a function of the workers' code"
+        )
         assert fn["tracing_config"][0]["mode"] == "Active"
+    assert "\nhandler = " in (ROOT / "runtime/src/mlops_sqs_runtime/lambda_entry.py").read_text()
+    # the environment the entry reads (the one function whose environment is known at plan; the
+    # module sets it the same way for all)
+    assert functions["mlops-evaluation-completion"]["environment"][0]["variables"] == {
+        "ORIG_HANDLER": "mlops_evaluation.handler.completion_handler",
+        "OTEL_TRACES_ENABLED": "true",  # spans to the X-Ray daemon that Active tracing runs
+        "OTEL_SERVICE_NAME": "mlops-evaluation-completion",
+    }
     assert functions["mlops-eval"]["reserved_concurrent_executions"] == 2
     assert functions["mlops-eval"]["timeout"] == 900
-    assert functions["mlops-training-completion"]["image_config"][0]["command"] == [
-        "mlops_training.dispatch.handler.completion_handler"
-    ]
+    assert handlers["mlops-training-completion"] == "mlops_training.dispatch.handler.completion_handler"
     for name, (mapping, image) in LAMBDAS.items():
         assert functions[name]["image_uri"].split("/")[-1].startswith(f"mlops-{image}:"), name
-        assert functions[name]["image_config"][0]["command"] == [
-            MAPPINGS[mapping]["handler"].replace(":", ".")
-        ]
+        assert handlers[name] == MAPPINGS[mapping]["handler"].replace(":", "."), name
 
 
 def test_prod_and_the_runner_read_the_one_mappings_file() -> None:

@@ -255,10 +255,11 @@ locals {
 module "lambdas" {
   source = "../../modules/lambdas"
 
-  kms_key_arn         = module.platform_core.kms_key_arn
-  kms_key_arn_pattern = local.kms_key_pattern
-  kms_key_alias       = local.kms_alias
-  tags                = var.tags
+  kms_key_arn          = module.platform_core.kms_key_arn
+  kms_key_arn_pattern  = local.kms_key_pattern
+  kms_key_alias        = local.kms_alias
+  tags                 = var.tags
+  traced_entry_handler = local.lambda_traced_entry
 
   functions = {
     # Lambda stops at 15 minutes. Evaluations that need longer (big eval sets, a slow judge quota)

@@ -226,10 +226,11 @@ data "aws_iam_policy_document" "evaluation_completion" {
 module "evaluation_completion" {
   source = "../../modules/lambdas"
 
-  kms_key_arn         = module.platform_core.kms_key_arn
-  kms_key_arn_pattern = local.kms_key_pattern
-  kms_key_alias       = local.kms_alias
-  tags                = var.tags
+  kms_key_arn          = module.platform_core.kms_key_arn
+  kms_key_arn_pattern  = local.kms_key_pattern
+  kms_key_alias        = local.kms_alias
+  tags                 = var.tags
+  traced_entry_handler = local.lambda_traced_entry
 
   functions = {
     "${var.name}-evaluation-completion" = {

@@ -51,8 +51,10 @@ locals {
   ecr_arn      = { for image in local.images : image => "${local.arn}:ecr:${local.region_acc}:repository/${var.name}-${image}" }
   judge_models = [for id in [var.judge_model_id, var.judge_embedding_model_id] : "${local.arn}:bedrock:${local.bedrock}::foundation-model/${id}"]
 
-  # The worker images' runtime interface client (their default CMD is the local runner).
-  lambda_entry_point = ["python", "-m", "awslambdaric"]
+  # The worker images' runtime interface client (their default CMD is the local runner), and the
+  # entry it runs: each invocation traced to X-Ray, then the function's own handler (ORIG_HANDLER).
+  lambda_entry_point  = ["python", "-m", "awslambdaric"]
+  lambda_traced_entry = "mlops_sqs_runtime.lambda_entry.handler"
 }
 
 ################################################################################

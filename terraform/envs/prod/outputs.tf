@@ -84,3 +84,8 @@ output "dashboard_name" {
   description = "Name of the operations dashboard."
   value       = module.observability.dashboard_name
 }
+
+output "lambda_handlers" {
+  description = "The worker handler each Lambda function runs behind the tracing entry (its ORIG_HANDLER), by function name."
+  value       = merge(module.lambdas.handlers, module.evaluation_completion.handlers)
+}

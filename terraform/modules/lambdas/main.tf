@@ -14,6 +14,15 @@ locals {
   log_groups = { for name, fn in var.functions : name => "${local.arn_prefix}:logs:${local.region_acc}:log-group:/aws/lambda/${name}" }
   sqs_fns    = { for name, fn in var.functions : name => fn if fn.sqs_source != null }
   event_fns  = { for name, fn in var.functions : name => fn if fn.event_rule != null }
+  # the tracing entry's settings (docs/decisions/0019-platform-metrics-and-traces.md): the function's
+  # own handler, and spans on only where Lambda runs the X-Ray daemon (Active)
+  traced = {
+    for name, fn in var.functions : name => var.traced_entry_handler == null ? {} : {
+      ORIG_HANDLER        = fn.command[0]
+      OTEL_TRACES_ENABLED = tostring(var.tracing_mode == "Active")
+      OTEL_SERVICE_NAME   = name
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -129,7 +138,7 @@ resource "aws_lambda_function" "this" {
 
   image_config {
     entry_point       = each.value.entry_point
-    command           = each.value.command
+    command           = var.traced_entry_handler == null ? each.value.command : [var.traced_entry_handler]
     working_directory = each.value.working_directory
   }
 
@@ -138,7 +147,7 @@ resource "aws_lambda_function" "this" {
   }
 
   environment {
-    variables = each.value.environment
+    variables = merge(each.value.environment, local.traced[each.key])
   }
 
   tracing_config {

@@ -22,3 +22,8 @@ output "log_group_names" {
   description = "Log group of each function, by function name."
   value       = { for name, group in aws_cloudwatch_log_group.this : name => group.name }
 }
+
+output "handlers" {
+  description = "The worker handler each function runs (package.module.function), by function name: its image command, or, behind the tracing entry, its ORIG_HANDLER."
+  value       = { for name, fn in var.functions : name => fn.command[0] }
+}

@@ -67,6 +67,16 @@ variable "tracing_mode" {
   default     = "Active"
 }
 
+variable "traced_entry_handler" {
+  description = <<-EOT
+    The images' tracing entry (`package.module.function`), or null. When set, every function's image
+    command is this entry and its own handler (`command[0]`) goes to ORIG_HANDLER: the entry traces each
+    invocation to the function's X-Ray daemon when tracing_mode is Active, then calls that handler.
+  EOT
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags applied to every resource of the module."
   type        = map(string)

@@ -22,6 +22,7 @@ from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_contracts.aws import aws_client
 from mlops_contracts.logs import configure_lambda_logging
 from mlops_contracts.task_tokens import TaskToken
+from mlops_contracts.tracing import run_span
 
 configure_lambda_logging()
 log = logging.getLogger(__name__)
@@ -94,7 +95,9 @@ def request_approval(request: ApprovalRequest, settings: ApprovalWorkerSettings)
 
 
 def record_handler(record: SQSRecord) -> None:
-    request_approval(ApprovalRequest.model_validate_json(record.body), ApprovalWorkerSettings())
+    request = ApprovalRequest.model_validate_json(record.body)
+    with run_span("approval request", request.run_id):
+        request_approval(request, ApprovalWorkerSettings())
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

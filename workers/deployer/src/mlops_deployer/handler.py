@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from mlops_contracts.api_client import ApiClient
 from mlops_contracts.logs import configure_lambda_logging, log_context
 from mlops_contracts.task_tokens import TaskToken, TokenDead
+from mlops_contracts.tracing import run_span
 from mlops_deployer.deploy import DeployFailed, deploy_local
 from mlops_deployer.local import LocalServing
 from mlops_deployer.messages import DeployTask
@@ -72,7 +73,11 @@ def record_handler(record: SQSRecord) -> None:
             retire(body)
         return
     task = DeployTask.model_validate(body)
-    with log_context(run_id=task.run_id), ApiClient.from_env("deployer") as api:
+    with (
+        log_context(run_id=task.run_id),
+        run_span("deploy task", task.run_id),
+        ApiClient.from_env("deployer") as api,
+    ):
         log.info("deploy task", extra={"backend": get_settings().serving_backend, "mode": task.mode})
         run_task(task, api)
 

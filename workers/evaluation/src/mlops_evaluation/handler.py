@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from mlops_contracts.logs import configure_lambda_logging, log_context
 from mlops_contracts.task_tokens import TaskToken, TokenDead
+from mlops_contracts.tracing import run_span
 from mlops_evaluation.lambda_fit import require_lambda_fit
 from mlops_evaluation.messages import InvalidMessage, parse_task
 from mlops_evaluation.mlscore import EvaluationError
@@ -52,7 +53,10 @@ def process_message(body: str, settings: EvaluationSettings | None = None) -> Ta
             raise
         log.error("invalid evaluation task: %s", exc.reason)
         return answer_failure(exc.task_token, "Evaluation.InvalidMessage", exc.reason)
-    with log_context(run_id=task.run_id, execution_arn=task.execution_arn, model_name=task.model_name):
+    with (
+        log_context(run_id=task.run_id, execution_arn=task.execution_arn, model_name=task.model_name),
+        run_span("evaluation task", task.run_id),
+    ):
         if settings is None:
             try:
                 settings = get_settings()

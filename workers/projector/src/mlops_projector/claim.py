@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlops_contracts.api_client import ApiClient, ApiError
 from mlops_contracts.logs import configure_lambda_logging, log_context
 from mlops_contracts.task_tokens import TaskToken, TokenDead
+from mlops_contracts.tracing import run_span
 from mlops_projector.api import api_client
 
 configure_lambda_logging()
@@ -63,7 +64,7 @@ def claim(api: ApiClient, task: ClaimTask) -> bool | None:
 
 def record_handler(record: SQSRecord) -> None:
     task = ClaimTask.model_validate(json.loads(record.body))
-    with log_context(run_id=task.run_id):
+    with log_context(run_id=task.run_id), run_span("claim run", task.run_id):
         claim(api_client(), task)
 
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops_contracts.logs import configure_lambda_logging, log_context
+from mlops_contracts.tracing import run_span
 from mlops_training.dispatch.local import dispatch_local
 from mlops_training.dispatch.messages import TrainingTask
 from mlops_training.dispatch.sagemaker import dispatch_sagemaker, handle_state_change
@@ -26,7 +27,7 @@ get_settings()  # at cold start: a bad value stops the process here, naming the 
 def record_handler(record: SQSRecord) -> None:
     task = TrainingTask.model_validate(json.loads(record.body))
     settings = get_settings()
-    with log_context(run_id=task.run_id):
+    with log_context(run_id=task.run_id), run_span("training task", task.run_id):
         log.info("training task", extra={"backend": settings.training_backend})
         if settings.training_backend == "local":
             dispatch_local(task, heartbeat_seconds=settings.heartbeat_seconds)

@@ -24,6 +24,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 # Their INFO lines (credentials found, connection pool sizes...) drown the platform's own.
 NOISY = ("alembic", "botocore", "boto3", "urllib3", "httpx", "httpcore")
+# The loggers of uvicorn (`uvicorn.asgi`: its ASGI message trace), which `uvicorn.Config` configures.
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
@@ -52,14 +54,53 @@ def redact_secrets(text: str) -> str:
     return _SECRET_PATHS.sub(rf"\g<1>{REDACTED}", text)
 
 
+def _message(record: logging.LogRecord) -> str | None:
+    """The record's message, or None for a malformed call (which the handler reports, as logging does)."""
+    try:
+        return record.getMessage()
+    except Exception:
+        return None
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    """Takes every approval-link token out of `record`, in place. Its arguments are redacted one by
+    one where that is enough, so that a formatter that reads them still finds them (uvicorn's access
+    formatter takes the request's path from them); otherwise the message becomes its redacted text."""
+    message = _message(record)
+    if message is None or (redacted := redact_secrets(message)) == message:
+        return
+    if isinstance(record.msg, str) and isinstance(record.args, tuple):
+        record.msg = redact_secrets(record.msg)
+        record.args = tuple(redact_secrets(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if _message(record) == redacted:
+            return
+    record.msg, record.args = redacted, ()
+
+
+def _install_redacting_record_factory() -> None:
+    """Every record of the process loses its tokens as it is made, so the redaction holds on any
+    handler: one a library gives its own logger (uvicorn's default log config gives `uvicorn.access`
+    a stdout handler that does not propagate), pytest's, or ours. Once per process; the factory
+    already installed (by the runtime, OpenTelemetry...) is called first."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "redacts_secrets", False):
+        return
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        _redact_record(record)
+        return record
+
+    redacting_factory.redacts_secrets = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_factory)
+
+
 class _RedactingFilter(logging.Filter):
-    """Every line through the platform's handler, uvicorn's access log included, loses its tokens."""
+    """Every line through the platform's handler, uvicorn's access log included, loses its tokens:
+    also a record made before the redacting record factory was installed, or by one that replaced it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_secrets(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
+        _redact_record(record)
         return True
 
 
@@ -126,16 +167,21 @@ def configure_logging(
     fmt = fmt or os.environ.get("LOG_FORMAT") or "json"
     if fmt not in ("json", "text"):
         raise ValueError(f"LOG_FORMAT must be 'json' or 'text', got '{fmt}'")
+    _install_redacting_record_factory()
     root = logging.getLogger()
     root.handlers[:] = [build_handler(fmt, stream, fields)]
     root.setLevel(level)
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)
-    # uvicorn's own loggers go through the same handler
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    # uvicorn's own loggers go through the same handler at the same level, whatever uvicorn's own
+    # log config (its handlers, `log_level`) left on them before; `uvicorn.run(log_level=...)` after
+    # this sets their level again.
+    for name in UVICORN:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
 
 
 def configured() -> bool:

@@ -4,6 +4,7 @@ metadata, the layout SageMaker extracts into /opt/ml/model) and the server runni
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from mlops_contracts.logs import UVICORN
 from mlops_contracts.prompts import DEFAULT_PROMPT_TEMPLATE
 from mlops_serving.app import ServingEngine, create_app
 from mlops_serving.settings import ServingSettings
@@ -76,9 +78,14 @@ def free_port() -> int:
 def running_server(settings: ServingSettings, load_engine: Callable[[], ServingEngine]) -> Iterator[str]:
     """The app under uvicorn on a free port, in a thread; yields its base URL once it listens."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, load_engine), host="127.0.0.1", port=port, log_level="warning")
+    # No log config of uvicorn's own, as in production (__main__): it would leave handlers of its own
+    # on uvicorn's loggers for the rest of the session. `log_level` sets their levels: put back below.
+    loggers = [logging.getLogger(name) for name in UVICORN]
+    levels = [logger.level for logger in loggers]
+    config = uvicorn.Config(
+        create_app(settings, load_engine), host="127.0.0.1", port=port, log_level="warning", log_config=None
     )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -91,6 +98,8 @@ def running_server(settings: ServingSettings, load_engine: Callable[[], ServingE
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

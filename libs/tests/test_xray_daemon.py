@@ -44,7 +44,9 @@ def test_the_daemon_address_forms(value: str, address: tuple[str, int]) -> None:
     assert parse_daemon_address(value) == address
 
 
-@pytest.mark.parametrize("value", ["", "2000", "localhost", "localhost:port", "host:70000", "tcp:127.0.0.1:2000"])
+@pytest.mark.parametrize(
+    "value", ["", "2000", "localhost", "localhost:port", "host:70000", "tcp:127.0.0.1:2000"]
+)
 def test_a_bad_daemon_address_is_named(value: str) -> None:
     with pytest.raises(DaemonAddressError, match="AWS_XRAY_DAEMON_ADDRESS"):
         parse_daemon_address(value)

@@ -92,7 +92,9 @@ class FakeXRayDaemon:
 def decode(datagram: bytes) -> list[ReceivedSpan]:
     """The spans of one datagram; AssertionError when it is not in the daemon's format."""
     assert datagram.startswith(HEADER + PREFIX), datagram[:60]
-    request = ExportTraceServiceRequest.FromString(base64.b64decode(datagram[len(HEADER + PREFIX) :], validate=True))
+    request = ExportTraceServiceRequest.FromString(
+        base64.b64decode(datagram[len(HEADER + PREFIX) :], validate=True)
+    )
     spans = []
     for resource_spans in request.resource_spans:
         resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}

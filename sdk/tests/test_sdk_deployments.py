@@ -196,7 +196,19 @@ def test_cli_deploy_list_invoke_retire_and_exit_codes(clients: Clients) -> None:
     assert code == 1
     assert "only one in service answers" in err
 
+    code, out, err = _mlops(clients, "deployments", "wait", str(deployment["id"]), "--timeout", "0.2")
+    assert code == 3, err  # still deploying: the wait says where it stands
+    assert "deploying" in out
+
     _report(clients, deployment["id"], "in_service", endpoint_url=NOWHERE, variant="v1")
+    code, out, err = _mlops(clients, "deployments", "wait", str(deployment["id"]), "--json", role="viewer")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "in_service"
+    code, out, err = _mlops(clients, "deployments", "get", str(deployment["id"]), role="viewer")
+    assert code == 0, err
+    assert "in_service" in out
+    assert NOWHERE in out
+    assert _mlops(clients, "deployments", "get", "987654", role="viewer")[0] == 1  # no such deployment
     code, out, err = _mlops(clients, "deployments", "list", group, "--json", role="viewer")
     assert code == 0, err
     listing = json.loads(out)

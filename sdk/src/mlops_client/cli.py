@@ -448,6 +448,27 @@ def deployments_deploy(
     _deployment_outcome(deployment, as_json)
 
 
+@deployments_app.command("get")
+@_handled
+def deployments_get(deployment_id: int, as_json: JsonFlag = False) -> None:
+    """A deployment: version, status, endpoint."""
+    with _client() as client:
+        _deployment_outcome(client.deployments.get(deployment_id), as_json)
+
+
+@deployments_app.command("wait")
+@_handled
+def deployments_wait(deployment_id: int, timeout: TimeoutOption = 3600.0, as_json: JsonFlag = False) -> None:
+    """Wait for a deployment: 0 in service, 1 failed, rolled back or retired, 3 timeout."""
+    with _client() as client:
+        try:
+            deployment = client.deployments.wait(deployment_id, timeout)
+        except (DeploymentFailed, DeploymentWaitTimeout) as exc:
+            _deployment_outcome(exc.deployment, as_json)
+            raise
+    _deployment_outcome(deployment, as_json)
+
+
 @deployments_app.command("retire")
 @_handled
 def deployments_retire(deployment_id: int, as_json: JsonFlag = False) -> None:

@@ -10,11 +10,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from mlops_contracts.logs import (
     NOISY,
     UVICORN,
+    build_handler,
     configure_lambda_logging,
     configure_logging,
     configured,
@@ -159,3 +161,50 @@ def test_a_handler_a_library_gave_its_logger_gets_no_token_either() -> None:
     logging.config.dictConfig(uvicorn_log_config("INFO", uvicorn_stream))
     logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', *ACCESS_ARGS)
     assert uvicorn_stream.getvalue() == ACCESS_LINE + "\n"
+
+
+# Teams webhook URLs, as Microsoft gives them: an incoming webhook's secret is its path, a workflow's its `sig`
+WEBHOOK = "https://contoso.webhook.office.com/webhookb2/1f2e@7a8b/IncomingWebhook/0c9d8e/4b5a/V2x"
+WORKFLOW = (
+    "https://prod-12.westeurope.logic.azure.com:443/workflows/9a8b/triggers/manual/paths/invoke"
+    "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=Zx9-Wq_81"
+)
+SECRETS = (TOKEN, "1f2e@7a8b", "0c9d8e/4b5a", "Zx9-Wq_81")
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_no_secret_in_an_exception_a_field_or_a_bound_key(fmt: str) -> None:
+    """Not only the message: the line as written, its traceback and every field."""
+    stream = io.StringIO()
+    configure_logging("INFO", fmt, stream=stream)
+    log = logging.getLogger("mlops_test.redaction")
+    link = f"https://api/runs/3/approval-links/{TOKEN}"
+    try:  # httpx's error names the URL it called
+        httpx.Response(404, request=httpx.Request("GET", link)).raise_for_status()
+    except httpx.HTTPStatusError:
+        log.exception("the API refused")
+    try:
+        raise RuntimeError(f"posting to {WEBHOOK} or {WORKFLOW} failed")
+    except RuntimeError:
+        log.exception("Teams")
+    with log_context(link=link):
+        log.warning("sent", extra={"webhook": WEBHOOK, "workflow": WORKFLOW})
+    text = stream.getvalue()
+    assert [secret for secret in SECRETS if secret in text] == []
+    assert "for url 'https://api/runs/3/approval-links/[redacted]'" in text
+    assert "posting to https://contoso.webhook.office.com/webhookb2/[redacted] or" in text
+    if fmt == "json":
+        sent = lines(stream)[-1]
+        assert (sent["link"], sent["webhook"], sent["workflow"]) == (
+            "https://api/runs/3/approval-links/[redacted]",
+            "https://contoso.webhook.office.com/webhookb2/[redacted]",
+            WORKFLOW.replace("sig=Zx9-Wq_81", "sig=[redacted]"),
+        )
+
+
+def test_the_platform_handler_redacts_whatever_its_formatter() -> None:
+    stream = io.StringIO()
+    handler = build_handler("json", stream)
+    handler.setFormatter(logging.Formatter("%(message)s %(link)s"))
+    handler.handle(logging.makeLogRecord({"msg": "sent", "link": f"/runs/3/approval-links/{TOKEN}"}))
+    assert stream.getvalue() == "sent /runs/3/approval-links/[redacted]\n"

@@ -43,15 +43,27 @@ def log_context(**keys: Any) -> Iterator[None]:
         _bound.reset(token)
 
 
-# An approval link carries its signed token in the path (/runs/{id}/approval-links/{token}): whoever
-# reads a log line holding one could decide the release. Access logs write every path.
-_SECRET_PATHS = re.compile(r"(/approval-links/)[^/\s\"'?#]+")
+# The secrets a log line could quote, each kept by the prefix that names it. The part redacted stops
+# at a quote, a space or a backslash, so a JSON line stays valid (its escapes are left whole).
+_SECRETS = re.compile(
+    # An approval link carries its signed token in the path (/runs/{id}/approval-links/{token}):
+    # whoever reads a log line holding one could decide the release. Access logs write every path.
+    r"(/approval-links/)[^/\s\"'\\?#]+"
+    # A Teams webhook URL lets whoever holds it post into the channel (docs/decisions/0008-security.md):
+    # an incoming webhook's is all in its path (https://<tenant>.webhook.office.com/webhookb2/<ids>/
+    # IncomingWebhook/<id>/<id>..., formerly https://outlook.office.com/webhook/...), a Workflows
+    # (Power Automate) one's is its `sig` parameter
+    # (https://prod-NN.<region>.logic.azure.com:443/workflows/<id>/triggers/manual/paths/invoke?...&sig=<signature>).
+    r"|(/webhookb2/|\.office\.com/webhook/)[^\s\"'\\<>]+"
+    r"|([?&]sig=)[^&\s\"'\\#<>]+"
+)
 REDACTED = "[redacted]"
 
 
 def redact_secrets(text: str) -> str:
-    """`text` with every approval-link token replaced by [redacted]."""
-    return _SECRET_PATHS.sub(rf"\g<1>{REDACTED}", text)
+    """`text` with every approval-link token and Teams webhook secret replaced by [redacted]: the one
+    place that knows their shapes."""
+    return _SECRETS.sub(lambda match: f"{match.group(match.lastindex or 0)}{REDACTED}", text)
 
 
 def _message(record: logging.LogRecord) -> str | None:
@@ -143,10 +155,19 @@ class PlatformTextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
 
+class _RedactingHandler(logging.StreamHandler[IO[str]]):
+    """The platform's handler: the secrets are taken out of each line it writes, once formatted, so
+    none is left in the exception and its traceback, the stack, a field passed in `extra` or bound
+    with `log_context`, whatever the formatter (the record itself only loses those of its message)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_secrets(super().format(record))
+
+
 def build_handler(
     fmt: str = "json", stream: IO[str] | None = None, fields: Mapping[str, Any] | None = None
 ) -> logging.Handler:
-    handler = logging.StreamHandler(sys.stdout if stream is None else stream)
+    handler = _RedactingHandler(sys.stdout if stream is None else stream)
     handler.addFilter(_ContextFilter(fields or {}))
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(PlatformTextFormatter() if fmt == "text" else PlatformJsonFormatter())

@@ -50,7 +50,8 @@ def sink() -> Iterator[Sink]:
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
-            self.wfile.write(b"1" if status == 200 else b"error")
+            # an error page names the path it did not find, as many servers' do
+            self.wfile.write(b"1" if status == 200 else f"no route for POST {self.path}".encode())
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -4,15 +4,19 @@ standing in for Teams; the cards are validated and checked field by field."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from mlops_approval import teams
 from mlops_approval.messages import Notification
 from mlops_approval.settings import TeamsSettings
 from mlops_contracts.aws import aws_client
+from mlops_contracts.logs import build_handler
 
 SCORES = {"faithfulness": 0.72, "answer_relevancy": 0.55, "context_precision": 0.6, "context_recall": 0.58}
 PACKAGE = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mistral-7b-rag-qa/3"
@@ -210,6 +214,35 @@ def test_teams_errors_retry_then_fail_the_record_alone(teams_env: Any, sqs_event
     ids = [r["messageId"] for r in event["Records"]]
     assert failed == {ids[0], ids[2]}
     assert len(teams_env.requests) == 2
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_refused_card_leaves_the_webhook_out_of_the_logs_and_the_error(
+    fmt: str, teams_env: Any, sqs_event: Any
+) -> None:
+    """The webhook's error page names the path it did not find: its secret. The error of a batch
+    whose every record failed (which the Lambda runtime reports, and the local runner logs) does
+    not hold it, nor does httpx's line of the request, when its logger is let through."""
+    stream, root, httpx_log = io.StringIO(), logging.getLogger(), logging.getLogger("httpx")
+    handler, levels = build_handler(fmt, stream), (root.level, httpx_log.level)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    httpx_log.setLevel(logging.INFO)  # configure_logging keeps it at WARNING
+    teams_env.answers.append(404)
+    try:
+        with pytest.raises(BatchProcessingError) as failed:
+            teams.handler(sqs_event(json.dumps({"kind": "failed", "run_id": 1})), None)
+        logging.getLogger("mlops_test.runner").error("the handler raised", exc_info=failed.value)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        httpx_log.setLevel(levels[1])
+    logged, error = stream.getvalue(), str(failed.value)
+    refused = "Teams webhook answered 404: no route for POST /webhookb2/[redacted]"
+    assert refused in error
+    assert refused in logged
+    assert "HTTP Request: POST http://127.0.0.1:" in logged
+    assert [secret for secret in ("IncomingWebhook/abc", "s3cr3t") if secret in logged + error] == []
 
 
 def test_the_webhook_comes_from_secrets_manager(teams_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from mlops_approval.messages import Kind, Notification
 from mlops_approval.settings import TeamsSettings
 from mlops_contracts.aws import aws_client
-from mlops_contracts.logs import configure_lambda_logging
+from mlops_contracts.logs import configure_lambda_logging, redact_secrets
 
 configure_lambda_logging()
 log = logging.getLogger(__name__)
@@ -39,8 +39,12 @@ TITLES = {
 
 
 class WebhookError(RuntimeError):
+    """A webhook's error answer, quoted: without the webhook's secret, which an error page can echo
+    (the path it did not find). The message goes where logging does not redact it: the Lambda
+    runtime's report of a batch whose every record failed, the invocation span's exception event."""
+
     def __init__(self, status_code: int, text: str) -> None:
-        super().__init__(f"Teams webhook answered {status_code}: {text[:300]}")
+        super().__init__(f"Teams webhook answered {status_code}: {redact_secrets(text[:300])}")
         self.status_code = status_code
 
 
@@ -189,8 +193,8 @@ def _secrets() -> SecretsProvider:
 
 
 def webhook_url(settings: TeamsSettings) -> str:
-    """The webhook URL from Secrets Manager (cached). Its query string is a credential: it is never
-    logged."""
+    """The webhook URL from Secrets Manager (cached). It is a credential (an incoming webhook's path,
+    a workflow's `sig` parameter): it is never logged."""
     try:
         raw = _secrets().get(settings.teams_webhook_secret_id, max_age=settings.teams_webhook_cache_seconds)
     except Exception as exc:

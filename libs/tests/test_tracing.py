@@ -109,3 +109,67 @@ def test_a_call_about_a_run_carries_its_id_and_the_trace_context() -> None:
     assert first.split("-")[1] == about_run["trace_id"]
     assert second is not None
     assert second.split("-")[1] == other["trace_id"]
+
+
+# What the instrumentations record of a call - its URL, an exception's message and stack trace - goes
+# through redact_secrets before any exporter sees it (mlops_contracts.span_redaction).
+LEAKY_WORKER = textwrap.dedent(
+    """
+    import json, threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import httpx
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mlops_contracts.tracing import configure_tracing
+
+    class Server(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    exporter = InMemorySpanExporter()
+    configure_tracing("mlops-worker", exporter=exporter)
+    base = f"http://127.0.0.1:{server.server_port}"
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("decide") as span, httpx.Client(base_url=base) as client:
+        client.post("/runs/7/approval-links/link-token-5f3a")
+        response = client.post("/webhookb2/tenant-guid@tenant/IncomingWebhook/hook-secret-9c1/owner")
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, str(exc))
+    server.shutdown()
+    print(json.dumps([
+        {"name": s.name, "attributes": dict(s.attributes), "status": s.status.description,
+         "events": [dict(e.attributes) for e in s.events]}
+        for s in exporter.get_finished_spans()
+    ], default=str))
+    """
+)
+
+
+def test_exported_spans_carry_no_approval_token_or_webhook_secret() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LEAKY_WORKER], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    exported = result.stdout.strip().splitlines()[-1]
+    spans = json.loads(exported)
+    assert {span["name"] for span in spans} == {"decide", "POST"}
+    for secret in ("link-token-5f3a", "hook-secret-9c1", "tenant-guid"):
+        assert secret not in exported
+    urls = [span["attributes"].get("url.full", span["attributes"].get("http.url")) for span in spans]
+    assert any(url and url.endswith("/runs/7/approval-links/[redacted]") for url in urls), urls
+    (decide,) = (span for span in spans if span["name"] == "decide")
+    assert "[redacted]" in decide["status"]
+    assert "[redacted]" in decide["events"][0]["exception.message"]

@@ -48,7 +48,8 @@ def log_context(**keys: Any) -> Iterator[None]:
 _SECRETS = re.compile(
     # An approval link carries its signed token in the path (/runs/{id}/approval-links/{token}):
     # whoever reads a log line holding one could decide the release. Access logs write every path.
-    r"(/approval-links/)[^/\s\"'\\?#]+"
+    # (The route's template, `{token}`, is no secret: a span names its route.)
+    r"(/approval-links/)(?!\{token\}(?:[/\s\"'\\?#]|$))[^/\s\"'\\?#]+"
     # A Teams webhook URL lets whoever holds it post into the channel (docs/decisions/0008-security.md):
     # an incoming webhook's is all in its path (https://<tenant>.webhook.office.com/webhookb2/<ids>/
     # IncomingWebhook/<id>/<id>..., formerly https://outlook.office.com/webhook/...), a Workflows

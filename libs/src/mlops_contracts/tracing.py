@@ -30,6 +30,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlops_contracts.span_redaction import RedactingSpanExporter
+
 log = logging.getLogger(__name__)
 
 RUN_ID_ATTRIBUTE = "mlops.run_id"
@@ -124,13 +126,14 @@ def configure_tracing(
         settings = settings or TracingSettings()
         if exporter is None and not settings.enabled:
             return None
+        # every exporter gets the spans with their secrets redacted (mlops_contracts.span_redaction)
         if exporter is None:
             exporter = _exporter(settings, service_name)
             if exporter is None:
                 return None
-            processor: SpanProcessor = BatchSpanProcessor(exporter)
+            processor: SpanProcessor = BatchSpanProcessor(RedactingSpanExporter(exporter))
         else:
-            processor = SimpleSpanProcessor(exporter)
+            processor = SimpleSpanProcessor(RedactingSpanExporter(exporter))
         resource = Resource.create({SERVICE_NAME: settings.service_name or service_name})
         if settings.lambda_function_name:
             resource = resource.merge(AwsLambdaResourceDetector().detect())

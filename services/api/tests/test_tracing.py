@@ -15,10 +15,13 @@ from opentelemetry.trace import SpanKind
 
 from mlops_api.app import create_app
 from mlops_api.config import Settings
+from mlops_contracts.span_redaction import RedactingSpanExporter
 from mlops_contracts.tracing import RUN_ID_ATTRIBUTE
 from mlops_testkit.api import make_key
 
 pytestmark = pytest.mark.integration  # a real PostgreSQL
+
+TOKEN = "v1.a-signed-approval-token.5f3a"
 
 
 def test_the_api_spans_carry_the_run_id(
@@ -29,18 +32,28 @@ def test_the_api_spans_carry_the_run_id(
     monkeypatch.setenv("RECONCILE_INTERVAL_SECONDS", "0")
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # as configure_tracing sets up every exporter (mlops_contracts.span_redaction)
+    provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(exporter)))
     key = make_key(db, "viewer")
     run_id = "987654321"  # no such run
 
     with TestClient(create_app(Settings(), tracer_provider=provider)) as client:
         assert client.get(f"/runs/{run_id}", headers={"X-API-Key": key}).status_code == 404
+        # an approval link's token is in its path: the spans carry the route, never the token
+        client.get(f"/runs/{run_id}/approval-links/{TOKEN}")
         assert client.get("/runs", headers={"X-API-Key": key}).status_code == 200
         assert client.get("/health").status_code in (200, 503)
 
     servers = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER]
     by_route = {(span.attributes or {}).get("http.route"): dict(span.attributes or {}) for span in servers}
-    assert set(by_route) == {"/runs/{run_id}", "/runs"}  # /health is not traced
+    assert TOKEN not in repr(
+        [(span.name, dict(span.attributes or {})) for span in exporter.get_finished_spans()]
+    )
+    assert set(by_route) == {
+        "/runs/{run_id}",
+        "/runs",
+        "/runs/{run_id}/approval-links/{token}",
+    }  # not /health
     assert by_route["/runs/{run_id}"][RUN_ID_ATTRIBUTE] == run_id
     assert RUN_ID_ATTRIBUTE not in by_route["/runs"]
     attributes = by_route["/runs/{run_id}"]

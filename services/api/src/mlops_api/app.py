@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
@@ -32,6 +33,7 @@ from mlops_api.ops.routes import router as ops_router
 from mlops_api.ops.tracing import instrument_app
 from mlops_api.outbox.relay import relay_from_settings
 from mlops_api.registry.routes import router as registry_router
+from mlops_api.runs import runtime_budget
 from mlops_api.runs.aws_stopper import AwsRunStopper
 from mlops_api.runs.routes import router as runs_router
 from mlops_contracts.aws import aws_client
@@ -130,4 +132,17 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     app.include_router(deployments_router)
     app.include_router(ops_router)
     instrument_app(app, tracer_provider or configure_tracing("mlops-api"))
+    publish_runtime_budget(app, settings.max_training_runtime_seconds)
     return app
+
+
+def publish_runtime_budget(app: FastAPI, limit: int) -> None:
+    """The OpenAPI document gives POST /runs' bound on max_runtime_seconds (mlops_api.runs.runtime_budget)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = runtime_budget.publish(generate(), limit)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

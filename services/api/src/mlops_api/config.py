@@ -56,6 +56,15 @@ class Settings(PlatformSettings):
     )
     max_line_bytes: int = Field(default=1 << 20, ge=64, validation_alias="MAX_LINE_BYTES")
     max_reported_line_errors: int = Field(default=50, ge=1, validation_alias="MAX_REPORTED_LINE_ERRORS")
+    # What the release workflow's 7 days leave for training (docs/decisions/0002-one-asl-template.md):
+    # Terraform computes it from the workflow's timeouts (modules/platform_core) and gives it to the
+    # API; the default is what the default variables give (72 h approval, 1 h evaluation queue).
+    max_training_runtime_seconds: int = Field(
+        default=163942,
+        ge=60,
+        validation_alias="MAX_TRAINING_RUNTIME_SECONDS",
+        description="the largest hyperparameters.max_runtime_seconds POST /runs accepts (published as its maximum)",
+    )
     admin_may_approve: bool = Field(
         default=False,
         validation_alias="ADMIN_MAY_APPROVE",

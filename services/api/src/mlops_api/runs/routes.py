@@ -12,7 +12,15 @@ from mlops_api.auth.keys import Principal
 from mlops_api.auth.roles import Permission
 from mlops_api.deps import get_autocommit_engine, get_session
 from mlops_api.errors import NotFound
-from mlops_api.runs import cancel, model_source, result_access, result_uris, samples, service
+from mlops_api.runs import (
+    cancel,
+    model_source,
+    result_access,
+    result_uris,
+    runtime_budget,
+    samples,
+    service,
+)
 from mlops_api.runs.annotate import annotate
 from mlops_api.runs.page import RunFilters, run_page_json
 from mlops_api.runs.schemas import (
@@ -81,7 +89,11 @@ async def create_run(
         ),
     ] = None,
 ) -> RunOut:
-    model_source.require_readable(body.model_id, request.app.state.settings.readable_model_buckets)
+    settings = request.app.state.settings
+    runtime_budget.require_within(
+        body.hyperparameters.max_runtime_seconds, settings.max_training_runtime_seconds
+    )
+    model_source.require_readable(body.model_id, settings.readable_model_buckets)
     run, created = await service.create_run(engine, body, principal, idempotency_key)
     if created:
         request.app.state.notify_outbox()

@@ -36,6 +36,7 @@ def test_env_file_has_what_the_services_read(local_stack: ProvisionedStack) -> N
         "MODEL_OUTPUTS_BUCKET",
         "STATE_MACHINE_ARN",
         "NOTIFICATIONS_TOPIC_ARN",
+        "MAX_TRAINING_RUNTIME_SECONDS",
         "AWS_ENDPOINT_URL",
         "AWS_REGION",
     }

@@ -56,6 +56,8 @@ class Workflow:
             "datasets_bucket": "datasets",
             "model_outputs_bucket": "outputs",
             "inference_image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/inference:1",
+            "workflow_timeout_seconds": 604800,
+            "claim_timeout_seconds": 900,
             "training_timeout_margin_seconds": MARGIN_SECONDS,
             "evaluation_timeout_seconds": 60,
             "approval_timeout_seconds": 60,

@@ -76,6 +76,8 @@ output "service_env" {
       NOTIFICATIONS_TOPIC_ARN = module.platform_core.notifications_topic_arn
       EVENTS_DELIVERY_DLQ_URL = module.platform_core.delivery_dlq_url
       KMS_KEY_ARN             = module.platform_core.kms_key_arn
+      # the API's bound on a run's max_runtime_seconds: what the release workflow's 7 days can hold
+      MAX_TRAINING_RUNTIME_SECONDS = tostring(module.platform_core.max_training_runtime_seconds)
     },
     { for key, url in module.platform_core.queue_urls : "${upper(key)}_QUEUE_URL" => url },
     { for key, arn in module.platform_core.queue_arns : "${upper(key)}_QUEUE_ARN" => arn },

@@ -24,6 +24,8 @@ locals {
     APPROVAL_SIGNING_SECRET_ID = "" # the key comes from the task definition's secrets
     PUBLIC_API_URL             = local.public_url
     LOG_FORMAT                 = "json"
+    # POST /runs refuses a longer run: the release workflow's 7 days could not hold its training wait
+    MAX_TRAINING_RUNTIME_SECONDS = tostring(module.platform_core.max_training_runtime_seconds)
     # PostgreSQL: the host and the RDS-managed secret ({username, password}) the URL is built from.
     # The code reads that secret itself (not the task definition's secrets): RDS rotates it every
     # 30 days and the API re-reads it when refused, without a new deployment.

@@ -55,6 +55,11 @@ output "state_machine_arn" {
   value       = module.platform_core.state_machine_arn
 }
 
+output "release_workflow_timeouts" {
+  description = "The release workflow's timeouts in seconds (modules/platform_core), and max_training_runtime_seconds, the longest run POST /runs accepts (the API's MAX_TRAINING_RUNTIME_SECONDS)."
+  value       = merge(module.platform_core.workflow_timeouts, { max_training_runtime_seconds = module.platform_core.max_training_runtime_seconds })
+}
+
 output "event_bus_arn" {
   description = "ARN of the event bus."
   value       = module.platform_core.event_bus_arn

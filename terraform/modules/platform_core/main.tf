@@ -105,6 +105,36 @@ module "secrets" {
   tags                    = var.tags
 }
 
+################################################################################
+# The release workflow's timeouts, and the longest training run they leave room for
+################################################################################
+
+locals {
+  # Its template variables (terraform/templates/release_workflow.asl.json), in seconds.
+  workflow_timeouts = {
+    # the whole execution: the specification's 7 days
+    workflow = 604800
+    # the claim of the run (ClaimRun), retried twice on a timeout, after 5 s and 10 s
+    claim = 900
+    # the training wait: twice the run time (the Spot wait, MaxWaitTimeInSeconds) plus this margin
+    training_margin = 600
+    # the evaluation wait: a free evaluation worker (concurrency is bounded), then one evaluation
+    evaluation = var.evaluation_queue_wait_seconds + 3600
+    approval   = var.approval_timeout_seconds
+    # the deploy wait: a SageMaker endpoint's creation or canary update (up to an hour) and the smoke test
+    deploy = 7200
+  }
+  # a claim answered at its third try: two timeouts and ClaimRun's Retry pauses first
+  # (tests/infra/test_workflow_timeout.py reads them from the template)
+  claim_wait_seconds = 3 * local.workflow_timeouts.claim + 5 + 10
+  # The largest max_runtime_seconds a run may ask for: what the 7 days leave once the claim, the
+  # evaluation, the approval and the deployment have had their full waits, halved, because the
+  # training wait is twice the run time plus the margin. POST /runs refuses more (the API's
+  # MAX_TRAINING_RUNTIME_SECONDS): such a run would be started and then killed by the workflow's
+  # own timeout days later.
+  max_training_runtime_seconds = floor((local.workflow_timeouts.workflow - local.claim_wait_seconds - local.workflow_timeouts.evaluation - local.workflow_timeouts.approval - local.workflow_timeouts.deploy - local.workflow_timeouts.training_margin) / 2)
+}
+
 module "orchestration" {
   source = "../orchestration"
 
@@ -122,13 +152,13 @@ module "orchestration" {
     model_outputs_bucket    = module.storage.model_outputs_bucket_name
     # the inference image registered with each candidate (SageMaker needs one; the emulator runs none)
     inference_image = var.inference_image
-    # the training wait: twice the run time (the Spot wait, MaxWaitTimeInSeconds) plus this margin
-    training_timeout_margin_seconds = 600
-    # the evaluation wait: a free evaluation worker (concurrency is bounded), then one evaluation
-    evaluation_timeout_seconds = var.evaluation_queue_wait_seconds + 3600
-    approval_timeout_seconds   = var.approval_timeout_seconds
-    # the deploy wait: a SageMaker endpoint's creation or canary update (up to an hour) and the smoke test
-    deploy_timeout_seconds = 7200
+    # the execution's TimeoutSeconds, the claim's and the stages' waits (see local.workflow_timeouts)
+    workflow_timeout_seconds        = local.workflow_timeouts.workflow
+    claim_timeout_seconds           = local.workflow_timeouts.claim
+    training_timeout_margin_seconds = local.workflow_timeouts.training_margin
+    evaluation_timeout_seconds      = local.workflow_timeouts.evaluation
+    approval_timeout_seconds        = local.workflow_timeouts.approval
+    deploy_timeout_seconds          = local.workflow_timeouts.deploy
   }
   kms_key_arn                    = module.kms.key_arn
   sqs_queue_arns                 = [for key in ["claims", "training", "evaluation", "approval", "deployments"] : local.queue_arns[key]]

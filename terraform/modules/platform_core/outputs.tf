@@ -63,6 +63,21 @@ output "state_machine_arn" {
   value       = module.orchestration.state_machine_arn
 }
 
+output "workflow_timeouts" {
+  description = "The release workflow's timeouts in seconds, as its template gets them: workflow (the execution's), claim (each of ClaimRun's three tries), training_margin (added to twice the run time), evaluation, approval, deploy."
+  value       = local.workflow_timeouts
+}
+
+output "max_training_runtime_seconds" {
+  description = "The largest max_runtime_seconds a run may ask for (the API's MAX_TRAINING_RUNTIME_SECONDS): the workflow's timeout less the claim's, evaluation's, approval's and deploy's waits and the training margin, halved (the training wait is twice the run time)."
+  value       = local.max_training_runtime_seconds
+
+  precondition {
+    condition     = local.max_training_runtime_seconds >= 3600
+    error_message = "The release workflow's 7 days leave less than an hour of training (the default max_runtime_seconds) once the claim, evaluation, approval and deploy waits are counted: shorten approval_timeout_seconds or evaluation_queue_wait_seconds."
+  }
+}
+
 output "secret_arns" {
   description = "ARN of each secret, by key."
   value       = module.secrets.secret_arns

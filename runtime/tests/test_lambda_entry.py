@@ -115,15 +115,15 @@ def lambda_environment(api: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def invoke(env: dict[str, str], invocations: list[tuple[str, int]]) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [sys.executable, "-c", INVOKE, json.dumps(invocations), QUEUE_ARN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python *args` in a fresh interpreter, as a Lambda sandbox starts."""
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def invoke(env: dict[str, str], invocations: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    result = python(env, "-c", INVOKE, json.dumps(invocations), QUEUE_ARN)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"run_id"')]
 
@@ -208,9 +208,7 @@ def test_without_tracing_the_entry_is_the_workers_handler(api: str) -> None:
         "from mlops_sqs_runtime import lambda_entry; import mlops_projector.claim as claim; "
         "assert lambda_entry.handler is claim.handler; print('same')"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    result = python(env, "-c", check)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "same"
 
@@ -218,14 +216,7 @@ def test_without_tracing_the_entry_is_the_workers_handler(api: str) -> None:
 def test_traced_without_active_tracing_says_so_and_runs_untraced(api: str) -> None:
     header, _, _ = trace_header(sampled=True)
     env = lambda_environment(api)  # no AWS_XRAY_DAEMON_ADDRESS: the function's tracing mode is not Active
-    result = subprocess.run(
-        [sys.executable, "-c", INVOKE, json.dumps([(header, 42)]), QUEUE_ARN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = python(env, "-c", INVOKE, json.dumps([(header, 42)]), QUEUE_ARN)
     assert result.returncode == 0, result.stderr
     assert "AWS_XRAY_DAEMON_ADDRESS is unset" in result.stdout + result.stderr
     assert '"batchItemFailures": []' in result.stdout
@@ -245,14 +236,7 @@ def test_traced_without_active_tracing_says_so_and_runs_untraced(api: str) -> No
 )
 def test_a_wrong_handler_fails_the_start_and_names_it(api: str, handler: str, message: str) -> None:
     env = lambda_environment(api, ORIG_HANDLER=handler)
-    result = subprocess.run(
-        [sys.executable, "-c", "import mlops_sqs_runtime.lambda_entry"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = python(env, "-c", "import mlops_sqs_runtime.lambda_entry")
     assert result.returncode != 0
     assert "EntryError" in result.stderr
     assert message in result.stderr

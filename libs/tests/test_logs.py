@@ -208,3 +208,15 @@ def test_the_platform_handler_redacts_whatever_its_formatter() -> None:
     handler.setFormatter(logging.Formatter("%(message)s %(link)s"))
     handler.handle(logging.makeLogRecord({"msg": "sent", "link": f"/runs/3/approval-links/{TOKEN}"}))
     assert stream.getvalue() == "sent /runs/3/approval-links/[redacted]\n"
+
+
+def test_a_record_no_redacting_factory_made_is_redacted_on_the_way_out() -> None:
+    # another library's record factory, installed after ours, makes records that keep their tokens:
+    # the platform's handler still writes none
+    stream = io.StringIO()
+    handler = build_handler("json", stream)
+    handler.handle(
+        logging.makeLogRecord({"msg": f"link /runs/3/approval-links/{TOKEN}", "levelname": "INFO"})
+    )
+    assert TOKEN not in stream.getvalue()
+    assert json.loads(stream.getvalue())["message"] == "link /runs/3/approval-links/[redacted]"

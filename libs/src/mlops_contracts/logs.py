@@ -108,15 +108,6 @@ def _install_redacting_record_factory() -> None:
     logging.setLogRecordFactory(redacting_factory)
 
 
-class _RedactingFilter(logging.Filter):
-    """Every line through the platform's handler, uvicorn's access log included, loses its tokens:
-    also a record made before the redacting record factory was installed, or by one that replaced it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        _redact_record(record)
-        return True
-
-
 class _ContextFilter(logging.Filter):
     """Puts the process's fixed keys and the bound ones on each record (a call's `extra` wins)."""
 
@@ -159,7 +150,8 @@ class PlatformTextFormatter(logging.Formatter):
 class _RedactingHandler(logging.StreamHandler[IO[str]]):
     """The platform's handler: the secrets are taken out of each line it writes, once formatted, so
     none is left in the exception and its traceback, the stack, a field passed in `extra` or bound
-    with `log_context`, whatever the formatter (the record itself only loses those of its message)."""
+    with `log_context`, whatever the formatter and whichever record factory made the record (the
+    record itself only loses those of its message, in the redacting factory)."""
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_secrets(super().format(record))
@@ -170,7 +162,6 @@ def build_handler(
 ) -> logging.Handler:
     handler = _RedactingHandler(sys.stdout if stream is None else stream)
     handler.addFilter(_ContextFilter(fields or {}))
-    handler.addFilter(_RedactingFilter())
     handler.setFormatter(PlatformTextFormatter() if fmt == "text" else PlatformJsonFormatter())
     return handler
 

@@ -396,6 +396,15 @@ def _deployment_outcome(deployment: Deployment, as_json: bool) -> None:
         )
 
 
+def _wait_for(client: Client, deployment_id: int, timeout: float, as_json: bool) -> Deployment:
+    """The deployment once in service; where it stands is shown before a failure or a timeout exits."""
+    try:
+        return client.deployments.wait(deployment_id, timeout)
+    except (DeploymentFailed, DeploymentWaitTimeout) as exc:
+        _deployment_outcome(exc.deployment, as_json)
+        raise
+
+
 @deployments_app.command("list")
 @_handled
 def deployments_list(
@@ -437,14 +446,8 @@ def deployments_deploy(
     holds it as Approved."""
     with _client() as client:
         deployment = client.deployments.deploy(model, version, reason=reason)
-        if not wait:
-            _deployment_outcome(deployment, as_json)
-            return
-        try:
-            deployment = client.deployments.wait(deployment.id, timeout)
-        except (DeploymentFailed, DeploymentWaitTimeout) as exc:
-            _deployment_outcome(exc.deployment, as_json)
-            raise
+        if wait:
+            deployment = _wait_for(client, deployment.id, timeout, as_json)
     _deployment_outcome(deployment, as_json)
 
 
@@ -461,11 +464,7 @@ def deployments_get(deployment_id: int, as_json: JsonFlag = False) -> None:
 def deployments_wait(deployment_id: int, timeout: TimeoutOption = 3600.0, as_json: JsonFlag = False) -> None:
     """Wait for a deployment: 0 in service, 1 failed, rolled back or retired, 3 timeout."""
     with _client() as client:
-        try:
-            deployment = client.deployments.wait(deployment_id, timeout)
-        except (DeploymentFailed, DeploymentWaitTimeout) as exc:
-            _deployment_outcome(exc.deployment, as_json)
-            raise
+        deployment = _wait_for(client, deployment_id, timeout, as_json)
     _deployment_outcome(deployment, as_json)
 
 

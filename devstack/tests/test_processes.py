@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -90,3 +91,40 @@ def test_stop_group_needs_a_session_of_its_own() -> None:
 
 def test_http_answers_nothing_on_a_free_port() -> None:
     assert http_answers(f"http://127.0.0.1:{free_port()}/health") is False
+
+
+def _alive(pid: int) -> bool:
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("stop_descendants", [True, False])
+def test_stop_descendants_reaches_what_it_started_in_another_session(
+    tmp_path: Path, stop_descendants: bool
+) -> None:
+    # the test runner's runner starting the deployer's serving process (start_new_session): a group
+    # stop cannot reach it, and it outlived every make test
+    pid_file = tmp_path / "serving.pid"
+    code = (
+        "import subprocess, sys, time; "
+        "s = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True); "
+        f"open({str(pid_file)!r}, 'w').write(str(s.pid)); time.sleep(60)"
+    )
+    child = ChildProcess.start(
+        "runner", script(code), log=tmp_path / "d.log", stop_descendants=stop_descendants
+    )
+    child.wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", timeout=30, interval=0.05)
+    serving = int(pid_file.read_text())
+    try:
+        child.stop(timeout=5)
+        deadline = time.monotonic() + 5
+        while _alive(serving) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _alive(serving) is not stop_descendants
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(serving, 9)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -29,6 +30,8 @@ class ChildProcess:
     process: subprocess.Popen[bytes]
     log: Path | None = None  # where its output goes; None: it shares ours
     group: bool = False  # stop() signals its whole process group (started with new_session)
+    # stop() also stops what it started in sessions of their own (the deployer's serving processes)
+    descendants: bool = False
     _stopped: bool = field(default=False, repr=False)
 
     @classmethod
@@ -42,10 +45,12 @@ class ChildProcess:
         cwd: Path | None = None,
         new_session: bool = False,
         stop_group: bool = False,
+        stop_descendants: bool = False,
     ) -> ChildProcess:
         """`new_session`: the child and what it starts get a process group of their own, which a
         Ctrl-C in our terminal does not reach; `stop_group`: stop() signals that whole group (a
-        server and its worker processes) rather than the child alone."""
+        server and its worker processes) rather than the child alone; `stop_descendants`: stop()
+        also stops every process it started, whatever their group (found while it still runs)."""
         if stop_group and not new_session:
             raise ValueError("stop_group needs new_session: the group would be ours")
         if log is None:
@@ -61,7 +66,7 @@ class ChildProcess:
                     stderr=subprocess.STDOUT,
                     start_new_session=new_session,
                 )
-        return cls(name, process, log, stop_group)
+        return cls(name, process, log, stop_group, stop_descendants)
 
     @property
     def running(self) -> bool:
@@ -96,6 +101,7 @@ class ChildProcess:
         if self._stopped:
             return
         self._stopped = True
+        started = descendants_of(self.process.pid) if self.descendants and self.running else []
         if self.running:
             self._signal(sig)
             try:
@@ -106,6 +112,7 @@ class ChildProcess:
         if self.group:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+        terminate(started, timeout=timeout)
 
     def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -113,6 +120,30 @@ class ChildProcess:
                 os.killpg(self.process.pid, sig)  # its pid is its group's id (new session)
             else:
                 self.process.send_signal(sig)
+
+
+def descendants_of(pid: int) -> list[Any]:
+    """The processes `pid` started, and theirs (psutil.Process objects; [] once it is gone)."""
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def terminate(processes: Sequence[Any], *, timeout: float) -> None:
+    """SIGTERM to each of `processes` (psutil.Process) still alive, SIGKILL to those left after
+    `timeout`."""
+    import psutil
+
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 def http_answers(url: str, *, ok_only: bool = False, timeout: float = 2.0) -> bool:

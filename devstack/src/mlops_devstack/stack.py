@@ -37,7 +37,7 @@ from mlops_devstack.local_secrets import (
 )
 from mlops_devstack.paths import local_dir, repo_root
 from mlops_devstack.postgres import create_database, start_embedded
-from mlops_devstack.processes import ChildProcess, ProcessFailed, http_answers
+from mlops_devstack.processes import ChildProcess, ProcessFailed, descendants_of, http_answers, terminate
 from mlops_devstack.samples import RegisteredDataset, SampleError, register_samples, sample_datasets
 from mlops_devstack.teams_inbox import TEAMS_WEBHOOK_SECRET_ID, TeamsInbox
 from mlops_devstack.terraform import ApplyProgress, LocalStack, TerraformError, write_env_file
@@ -218,29 +218,21 @@ def _stop_process(child: ChildProcess | None) -> None:
 
 
 def _stop_children(keep: tuple[ChildProcess | None, ...] = ()) -> None:
-    """Stop what the workers started (a local training subprocess): a terminal's Ctrl-C reaches it
-    too, a SIGTERM to `make dev` does not. The processes in `keep` (and theirs) are left alone."""
-    import psutil  # type: ignore[import-untyped]
-
+    """Stop what the workers started (a local training subprocess, a serving process): a terminal's
+    Ctrl-C reaches the first, a SIGTERM to `make dev` neither. The processes in `keep` (and theirs)
+    are left alone."""
     kept: set[int] = set()
     for child in keep:
         if child is not None and child.running:
             kept.add(child.process.pid)
-            with contextlib.suppress(psutil.Error):
-                kept.update(c.pid for c in psutil.Process(child.process.pid).children(recursive=True))
-    children = [c for c in psutil.Process().children(recursive=True) if c.pid not in kept]
+            kept.update(c.pid for c in descendants_of(child.process.pid))
+    children = [c for c in descendants_of(os.getpid()) if c.pid not in kept]
     if not children:
         return
     _step(
         f"stopping {len(children)} process(es) the workers started: {', '.join(str(c.pid) for c in children)}"
     )
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=STOP_TIMEOUT)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
+    terminate(children, timeout=STOP_TIMEOUT)
 
 
 def ui_app() -> Path | None:

@@ -270,4 +270,6 @@ def start_runner(
         ],
         env=env,
         log=tmp / "runner.log",
+        # the deployer's serving processes run in sessions of their own: they stop with the runner
+        stop_descendants=True,
     )
